@@ -1,0 +1,62 @@
+"""`create_app(settings)`: the gateway's Starlette application."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from gateway.auth import Authenticator
+from gateway.deps import Services
+from gateway.errors import EXCEPTION_HANDLERS
+from gateway.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
+from gateway.redis_service import RedisService
+from gateway.routes import durable, system
+from gateway.settings import GatewaySettings
+from gateway.temporal_service import TemporalService
+from signalway.temporal import connect
+
+log = logging.getLogger("signalway.gateway")
+
+
+def create_app(settings: GatewaySettings | None = None) -> Starlette:
+    settings = settings or GatewaySettings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        # Lazy: the gateway starts (and answers 503 with retry advice) while Temporal is down.
+        client = await connect(settings, lazy=True, identity=f"signalway-gateway@{socket.gethostname()}")
+        redis = RedisService.from_url(settings.redis_url, retry_after_seconds=settings.retry_after_seconds)
+        services = Services(
+            settings=settings,
+            temporal=TemporalService(
+                client,
+                task_queue=settings.task_queue,
+                rpc_timeout=settings.rpc_timeout_seconds,
+                retry_after_seconds=settings.retry_after_seconds,
+            ),
+            redis=redis,
+            auth=Authenticator(settings),
+            metrics=metrics,
+        )
+        log.info("gateway ready: temporal=%s redis=%s", settings.temporal_address, settings.redis_url)
+        try:
+            yield {"services": services}
+        finally:
+            await redis.close()
+
+    return Starlette(
+        routes=[*system.ROUTES, *durable.ROUTES],
+        middleware=[
+            Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )

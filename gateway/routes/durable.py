@@ -1,0 +1,363 @@
+"""Durable workflows surface (seeds 000 and 002): `/api/v1/durable/workflows`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from temporalio.client import WorkflowExecution, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from gateway.deps import principal, services
+from gateway.errors import (
+    AllowedAction,
+    BadRequest,
+    IdempotencyConflict,
+    UnknownSignal,
+    UnknownWorkflowType,
+    WorkflowClosed,
+)
+from gateway.history import durable_event_type, event_data, event_time, failure_summary
+from gateway.routing import ApiRoute, Operation, Param, read_model, validate
+from gateway.schemas import (
+    CreateDurableWorkflow,
+    DurableStatus,
+    DurableWorkflow,
+    DurableWorkflowList,
+    SendSignal,
+    SignalAccepted,
+    WorkflowError,
+    WorkflowEvent,
+    WorkflowEventList,
+)
+from gateway.temporal_service import TemporalService, is_open
+from gateway.visibility import all_of, equals
+from signalway import search_attributes as sa
+from workflows.registry import TYPES
+
+BASE = "/api/v1/durable/workflows"
+API_NAME = "durable"
+MEMO_REQUEST_HASH = "signalway_request_hash"
+MEMO_INPUT = "signalway_input"
+MEMO_INPUT_MAX_BYTES = 2048
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1a0e-5b1e-4c55-9a57-7a1f3c9e2d10")
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+STATUS_NAMES: dict[WorkflowExecutionStatus, DurableStatus] = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued_as_new",
+}
+VISIBILITY_STATUS: dict[str, str] = {
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "cancelled": "Canceled",
+    "canceled": "Canceled",
+    "terminated": "Terminated",
+    "timed_out": "TimedOut",
+    "continued_as_new": "ContinuedAsNew",
+}
+
+
+def workflow_id_param(request: Request) -> str:
+    """UUIDs name workflows in any case; Temporal sees the lower-case form."""
+    raw = request.path_params["workflow_id"]
+    if not _UUID.match(raw):
+        raise BadRequest(f"workflow_id must be a UUID, got {raw!r}.")
+    return raw.lower()
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"Query parameter {name} must be an integer, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise BadRequest(f"Query parameter {name} must be between {low} and {high}, got {value}.")
+    return value
+
+
+def _closed(workflow_id: str) -> WorkflowClosed:
+    return WorkflowClosed(
+        f"Workflow {workflow_id} is closed.",
+        allowed_actions=[
+            AllowedAction(rel="get-existing", href=f"{BASE}/{workflow_id}", operation_id="getDurableWorkflow",
+                          hint="Read the workflow's final status and result.")
+        ],
+    )
+
+
+async def _memo(desc: WorkflowExecutionDescription | WorkflowExecution) -> dict[str, Any]:
+    try:
+        return dict(await desc.memo())
+    except Exception:  # a memo written by someone else's converter: show none rather than fail
+        return {}
+
+
+async def to_durable(
+    temporal: TemporalService, desc: WorkflowExecutionDescription | WorkflowExecution, *, details: bool
+) -> DurableWorkflow:
+    status = STATUS_NAMES.get(desc.status or WorkflowExecutionStatus.RUNNING, "running")
+    memo = await _memo(desc)
+    workflow = DurableWorkflow(
+        id=desc.id,
+        workflow_type=desc.workflow_type,
+        status=status,
+        input=memo.get(MEMO_INPUT),
+        created_at=desc.start_time,
+        started_at=desc.start_time,
+        completed_at=desc.close_time,
+    )
+    if not details:
+        return workflow
+    if MEMO_INPUT not in memo:
+        first = await temporal.first_event(desc.id, desc.run_id)
+        if first is not None:
+            workflow.input = await temporal.decode_one(
+                first.workflow_execution_started_event_attributes.input
+            )
+    if desc.close_time is not None:
+        close = await temporal.close_event(desc.id, desc.run_id)
+        if close is not None:
+            if close.HasField("workflow_execution_completed_event_attributes"):
+                workflow.result = await temporal.decode_one(
+                    close.workflow_execution_completed_event_attributes.result
+                )
+            elif close.HasField("workflow_execution_failed_event_attributes"):
+                summary = failure_summary(close.workflow_execution_failed_event_attributes.failure)
+                workflow.error = WorkflowError(message=summary["message"], type=summary.get("type"))
+            elif close.HasField("workflow_execution_terminated_event_attributes"):
+                reason = close.workflow_execution_terminated_event_attributes.reason
+                workflow.error = WorkflowError(message=reason or "terminated", type="Terminated")
+            elif close.HasField("workflow_execution_timed_out_event_attributes"):
+                workflow.error = WorkflowError(message="workflow timed out", type="TimedOut")
+    return workflow
+
+
+def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _request_hash(body: CreateDurableWorkflow) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def create_workflow(request: Request) -> Response:
+    svc = services(request)
+    who = principal(request, allow_api_key=True)
+    body = await read_model(request, CreateDurableWorkflow)
+    assert body is not None
+    allowed = svc.settings.workflow_types
+    if body.workflow_type not in allowed:
+        raise UnknownWorkflowType(
+            f"Unknown workflow_type {body.workflow_type!r}; registered types: {', '.join(allowed)}.",
+            allowed_actions=[
+                AllowedAction(rel="use-workflow-type", hint=name, operation_id="createDurableWorkflow")
+                for name in allowed
+            ],
+        )
+    arg: Any = body.input
+    info = TYPES.get(body.workflow_type)
+    if info is not None and info.input_model is not None:
+        arg = validate(info.input_model, {} if body.input is None else body.input, what="input")
+
+    request_hash = _request_hash(body)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= 255:
+        raise BadRequest("Idempotency-Key must be 1 to 255 characters.")
+    workflow_id = str(
+        uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{who.project}\n{key}") if key else uuid.uuid4()
+    )
+    memo: dict[str, Any] = {MEMO_REQUEST_HASH: request_hash}
+    if len(json.dumps(body.input)) <= MEMO_INPUT_MAX_BYTES:
+        memo[MEMO_INPUT] = body.input
+    attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.PROJECT, who.project),
+            SearchAttributePair(sa.API, API_NAME),
+            SearchAttributePair(sa.INITIATED_BY, who.initiated_by),
+        ]
+    )
+    run_id = await svc.temporal.start(
+        body.workflow_type, arg, workflow_id=workflow_id, search_attributes=attributes, memo=memo
+    )
+    desc = await svc.temporal.describe(workflow_id, project=who.project)
+    location = {"Location": f"{BASE}/{workflow_id}"}
+    if run_id is None:
+        # The Idempotency-Key was used before: same request → the same workflow, else 409.
+        if (await _memo(desc)).get(MEMO_REQUEST_HASH) != request_hash:
+            raise IdempotencyConflict(
+                "This Idempotency-Key was already used with a different request body.",
+                allowed_actions=[AllowedAction(rel="get-existing", href=f"{BASE}/{workflow_id}")],
+            )
+        return _json(await to_durable(svc.temporal, desc, details=True), 200, location)
+    return _json(await to_durable(svc.temporal, desc, details=True), 201, location)
+
+
+async def get_workflow(request: Request) -> Response:
+    svc = services(request)
+    who = principal(request, allow_api_key=True)
+    desc = await svc.temporal.describe(workflow_id_param(request), project=who.project)
+    return _json(await to_durable(svc.temporal, desc, details=True))
+
+
+async def list_workflows(request: Request) -> Response:
+    svc = services(request)
+    who = principal(request, allow_api_key=True)
+    limit = _int_param(request, "limit", 20, 1, 200)
+    offset = _int_param(request, "offset", 0, 0, 10_000)
+    clauses = [equals(sa.PROJECT, who.project), equals(sa.API, API_NAME)]
+    status = request.query_params.get("status")
+    if status:
+        if status.lower() not in VISIBILITY_STATUS:
+            raise BadRequest(f"Unknown status {status!r}; use one of {', '.join(STATUS_NAMES.values())}.")
+        clauses.append(equals("ExecutionStatus", VISIBILITY_STATUS[status.lower()]))
+    workflow_type = request.query_params.get("workflow_type")
+    if workflow_type:
+        clauses.append(equals("WorkflowType", workflow_type))
+    query = all_of(*clauses)
+
+    wanted = offset + limit
+    items: list[WorkflowExecution] = []
+    token: bytes | None = None
+    while len(items) < wanted:
+        page, token = await svc.temporal.list(query, page_size=min(wanted - len(items), 1000), next_page_token=token)
+        items.extend(page)
+        if token is None:
+            break
+    total = await svc.temporal.count(query)
+    data = [await to_durable(svc.temporal, item, details=False) for item in items[offset:wanted]]
+    return _json(DurableWorkflowList(data=data, total=max(total, offset + len(data))))
+
+
+async def signal_workflow(request: Request) -> Response:
+    svc = services(request)
+    who = principal(request, allow_api_key=True)
+    workflow_id = workflow_id_param(request)
+    body = await read_model(request, SendSignal)
+    assert body is not None
+    desc = await svc.temporal.describe(workflow_id, project=who.project)
+    if not is_open(desc.status):
+        raise _closed(workflow_id)
+    accepted = await svc.temporal.accepted_signals(workflow_id, desc.run_id)
+    if not accepted.accepts(body.signal_type):
+        raise UnknownSignal(
+            f"Workflow {workflow_id} ({desc.workflow_type}) does not accept signal "
+            f"{body.signal_type!r}; it accepts: {', '.join(accepted.names) or 'no signals'}.",
+            allowed_actions=[
+                AllowedAction(
+                    rel="send-signal",
+                    hint=f"signal_type={name}",
+                    href=f"{BASE}/{workflow_id}/signal",
+                    operation_id="sendDurableSignal",
+                )
+                for name in accepted.names
+            ],
+        )
+    args: list[Any] = []
+    info = TYPES.get(desc.workflow_type)
+    model = info.signal_models.get(body.signal_type) if info else None
+    if model is not None:
+        args = [validate(model, {} if body.payload is None else body.payload, what="payload")]
+    elif body.payload is not None:
+        args = [body.payload]
+    event_id = await svc.temporal.signal(
+        workflow_id, desc.run_id, body.signal_type, args, request_id=request.headers.get("idempotency-key")
+    )
+    return _json(SignalAccepted(workflow_id=workflow_id, signal_type=body.signal_type, event_id=event_id), 202)
+
+
+async def list_events(request: Request) -> Response:
+    svc = services(request)
+    who = principal(request, allow_api_key=True)
+    workflow_id = workflow_id_param(request)
+    limit = _int_param(request, "limit", 100, 1, 1000)
+    offset = _int_param(request, "offset", 0, 0, 10_000_000)
+    desc = await svc.temporal.describe(workflow_id, project=who.project)
+    data: list[WorkflowEvent] = []
+    if offset < desc.history_length:
+        async for event in svc.temporal.history(workflow_id, desc.run_id, page_size=min(offset + limit, 1000)):
+            if event.event_id <= offset:
+                continue
+            data.append(
+                WorkflowEvent(
+                    id=event.event_id,
+                    sequence_num=event.event_id,
+                    event_type=durable_event_type(event),
+                    event_data=await event_data(event, svc.temporal.decode_one),
+                    created_at=event_time(event),
+                    workflow_id=workflow_id,
+                )
+            )
+            if len(data) >= limit:
+                break
+    # history_length can trail a run that is still writing events; never report fewer than we saw.
+    total = max(desc.history_length, data[-1].id if data else 0)
+    return _json(WorkflowEventList(data=data, total=total))
+
+
+async def cancel_workflow(request: Request) -> Response:
+    svc = services(request)
+    who = principal(request, allow_api_key=True)
+    workflow_id = workflow_id_param(request)
+    desc = await svc.temporal.describe(workflow_id, project=who.project)
+    if not is_open(desc.status):
+        raise _closed(workflow_id)
+    await svc.temporal.cancel(workflow_id, desc.run_id, reason=f"cancelled by {who.initiated_by}")
+    desc = await svc.temporal.describe(workflow_id, project=who.project)
+    return _json(await to_durable(svc.temporal, desc, details=True), 202)
+
+
+_ID = Param("workflow_id", "path", {"type": "string", "format": "uuid"}, "Workflow ID", required=True)
+_IDEMPOTENCY = Param("Idempotency-Key", "header", {"type": "string", "maxLength": 255},
+                     "Retries with the same key and body act once.")
+_TAGS = ("durable",)
+
+
+def _page_params(default: int, high: int) -> tuple[Param, Param]:
+    return (
+        Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}),
+        Param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}),
+    )
+
+
+ROUTES = [
+    ApiRoute(BASE, create_workflow, method="POST", operation=Operation(
+        "createDurableWorkflow", "Start a durable workflow", _TAGS, body=CreateDurableWorkflow,
+        responses={201: DurableWorkflow, 200: DurableWorkflow}, params=(_IDEMPOTENCY,),
+        errors=(400, 401, 409, 413, 422, 503))),
+    ApiRoute(BASE, list_workflows, method="GET", operation=Operation(
+        "listDurableWorkflows", "List durable workflows", _TAGS, responses={200: DurableWorkflowList},
+        params=(*_page_params(20, 200),
+                Param("status", "query", {"type": "string", "enum": sorted(set(STATUS_NAMES.values()))}),
+                Param("workflow_type", "query", {"type": "string"})),
+        errors=(400, 401, 503))),
+    ApiRoute(BASE + "/{workflow_id}", get_workflow, method="GET", operation=Operation(
+        "getDurableWorkflow", "Get a durable workflow", _TAGS, responses={200: DurableWorkflow},
+        params=(_ID,), errors=(400, 401, 404, 503))),
+    ApiRoute(BASE + "/{workflow_id}/signal", signal_workflow, method="POST", operation=Operation(
+        "sendDurableSignal", "Send signal to workflow", _TAGS, body=SendSignal,
+        responses={202: SignalAccepted}, params=(_ID, _IDEMPOTENCY), errors=(400, 401, 404, 409, 413, 422, 503))),
+    ApiRoute(BASE + "/{workflow_id}/events", list_events, method="GET", operation=Operation(
+        "listDurableWorkflowEvents", "Get workflow events", _TAGS, responses={200: WorkflowEventList},
+        params=(_ID, *_page_params(100, 1000)), errors=(400, 401, 404, 503))),
+    ApiRoute(BASE + "/{workflow_id}/cancel", cancel_workflow, method="POST", operation=Operation(
+        "cancelDurableWorkflow", "Request cancellation of a durable workflow", _TAGS,
+        responses={202: DurableWorkflow}, params=(_ID,), errors=(400, 401, 404, 409, 503))),
+]

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+
+from signalway.settings import CommonSettings
+from workflows.registry import TYPES
+
+
+class GatewaySettings(CommonSettings):
+    """Settings of `signalway gateway` (env prefix `SIGNALWAY_`)."""
+
+    host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the gateway listens on.")
+    public_url: str | None = Field(
+        None, description="Base URL clients reach the gateway at (for links); default http://host:port."
+    )
+    jwt_secret: SecretStr | None = Field(None, description="HS256 secret for Bearer JWTs.")
+    jwt_public_key: str | None = Field(None, description="PEM public key for RS256 Bearer JWTs.")
+    jwt_audience: str | None = Field(None, description="Required `aud` claim, if set.")
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim, if set.")
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='API keys for the durable surface, JSON {"<key>": "<project>"}.',
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body accepted (413 above).")
+    workflow_types: list[str] = Field(
+        default_factory=lambda: sorted(TYPES),
+        description="Workflow types clients may start (JSON list); default: the shipped ones.",
+    )
+    retry_after_seconds: int = Field(5, ge=1, description="Retry advice on 503 when a backend is down.")
+    rpc_timeout_seconds: float = Field(10, gt=0, description="Timeout of one Temporal call.")
+    access_log: bool = Field(False, description="Log one line per request.")
+
+    @model_validator(mode="after")
+    def _need_a_key(self) -> GatewaySettings:
+        if self.jwt_secret is None and self.jwt_public_key is None and not self.api_keys:
+            raise ValueError(
+                "configure SIGNALWAY_JWT_SECRET, SIGNALWAY_JWT_PUBLIC_KEY or SIGNALWAY_API_KEYS"
+            )
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

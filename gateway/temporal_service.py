@@ -1,0 +1,274 @@
+"""The one module of the gateway that talks to `temporalio.client`.
+
+It speaks Temporal terms (executions, history events, payloads) and turns Temporal's
+failures into the gateway's error tree; routes never see an `RPCError`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.api.common.v1 import Payloads, WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.api.workflowservice.v1 import (
+    GetWorkflowExecutionHistoryReverseRequest,
+    SignalWorkflowExecutionRequest,
+)
+from temporalio.client import (
+    Client,
+    WorkflowExecution as ListedExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from gateway.errors import (
+    BackendUnavailable,
+    BadRequest,
+    Problem,
+    RateLimited,
+    WorkflowClosed,
+    WorkflowNotFound,
+)
+from signalway import search_attributes as sa
+
+METADATA_QUERY = "__temporal_workflow_metadata"
+
+
+@dataclass(frozen=True)
+class AcceptedSignals:
+    names: tuple[str, ...]
+    dynamic: bool  # a dynamic handler takes any signal name
+
+    def accepts(self, name: str) -> bool:
+        return self.dynamic or name in self.names
+
+
+class TemporalService:
+    def __init__(
+        self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int
+    ) -> None:
+        self.client = client
+        self._task_queue = task_queue
+        self._rpc_timeout = timedelta(seconds=rpc_timeout)
+        self._retry_after = retry_after_seconds
+
+    # -- error translation -------------------------------------------------------------
+
+    def unavailable(self, detail: str) -> BackendUnavailable:
+        return BackendUnavailable(detail, retry_after_seconds=self._retry_after)
+
+    @contextmanager
+    def _errors(self, workflow_id: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except Problem:
+            raise
+        except RPCError as exc:
+            raise self._translate(exc, workflow_id) from exc
+        except RuntimeError as exc:
+            # A lazy client that cannot reach the server raises a plain RuntimeError.
+            if "connect" in str(exc).lower():
+                raise self.unavailable("Temporal is unreachable.") from exc
+            raise
+
+    def _translate(self, exc: RPCError, workflow_id: str | None) -> Problem:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return WorkflowNotFound(f"Workflow {workflow_id} was not found." if workflow_id else exc.message)
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return self.unavailable("Temporal is unavailable; retry shortly.")
+        if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+            return RateLimited(
+                "Temporal is rate limiting this workflow or namespace; retry shortly.",
+                retry_after_seconds=1,
+            )
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            return BadRequest(exc.message)
+        return self.unavailable(f"Temporal answered {exc.status.name}: {exc.message}")
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def handle(self, workflow_id: str, run_id: str | None = None) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id, run_id=run_id)
+
+    async def describe(
+        self, workflow_id: str, *, project: str, run_id: str | None = None
+    ) -> WorkflowExecutionDescription:
+        """Describe a run of the caller's project; any other run is simply not found."""
+        with self._errors(workflow_id):
+            desc = await self.handle(workflow_id, run_id).describe(rpc_timeout=self._rpc_timeout)
+        if desc.typed_search_attributes.get(sa.PROJECT) != project:
+            raise WorkflowNotFound(f"Workflow {workflow_id} was not found.")
+        return desc
+
+    async def decode(self, payloads: Payloads | Sequence[Any]) -> list[Any]:
+        items = list(payloads.payloads if isinstance(payloads, Payloads) else payloads)
+        if not items:
+            return []
+        return await self.client.data_converter.decode(items)
+
+    async def decode_one(self, payloads: Payloads) -> Any:
+        values = await self.decode(payloads)
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else values
+
+    async def history(
+        self, workflow_id: str, run_id: str | None, *, page_size: int = 500
+    ) -> AsyncIterator[HistoryEvent]:
+        """Stream the history page by page; the whole history is never held in memory."""
+        iterator = self.handle(workflow_id, run_id).fetch_history_events(
+            page_size=page_size, rpc_timeout=self._rpc_timeout
+        )
+        with self._errors(workflow_id):
+            async for event in iterator:
+                yield event
+
+    async def first_event(self, workflow_id: str, run_id: str | None) -> HistoryEvent | None:
+        async for event in self.history(workflow_id, run_id, page_size=1):
+            return event
+        return None
+
+    async def close_event(self, workflow_id: str, run_id: str | None) -> HistoryEvent | None:
+        iterator = self.handle(workflow_id, run_id).fetch_history_events(
+            event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT,
+            rpc_timeout=self._rpc_timeout,
+        )
+        with self._errors(workflow_id):
+            async for event in iterator:
+                return event
+        return None
+
+    async def last_events(self, workflow_id: str, run_id: str, *, page_size: int) -> Sequence[HistoryEvent]:
+        """The newest `page_size` events, newest first."""
+        request = GetWorkflowExecutionHistoryReverseRequest(
+            namespace=self.client.namespace,
+            execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+            maximum_page_size=page_size,
+        )
+        with self._errors(workflow_id):
+            response = await self.client.workflow_service.get_workflow_execution_history_reverse(
+                request, timeout=self._rpc_timeout
+            )
+        return list(response.history.events)
+
+    async def accepted_signals(self, workflow_id: str, run_id: str) -> AcceptedSignals:
+        """Ask the running workflow itself which signals it handles."""
+        try:
+            with self._errors(workflow_id):
+                metadata = await self.handle(workflow_id, run_id).query(
+                    METADATA_QUERY, result_type=WorkflowMetadata, rpc_timeout=self._rpc_timeout
+                )
+        except BackendUnavailable:
+            raise self.unavailable(
+                "No worker answered for this workflow; is a Signalway worker running?"
+            ) from None
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            raise self.unavailable(f"The workflow could not describe its signals: {exc}") from exc
+        names = tuple(d.name for d in metadata.definition.signal_definitions)
+        return AcceptedSignals(names=tuple(n for n in names if n), dynamic="" in names)
+
+    async def list(
+        self, query: str, *, page_size: int, next_page_token: bytes | None = None
+    ) -> tuple[list[ListedExecution], bytes | None]:
+        with self._errors():
+            iterator = self.client.list_workflows(
+                query, page_size=page_size, next_page_token=next_page_token, rpc_timeout=self._rpc_timeout
+            )
+            await iterator.fetch_next_page()
+        return list(iterator.current_page or []), iterator.next_page_token or None
+
+    async def count(self, query: str) -> int:
+        with self._errors():
+            result = await self.client.count_workflows(query, rpc_timeout=self._rpc_timeout)
+        return result.count
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def start(
+        self,
+        workflow_type: str,
+        arg: Any,
+        *,
+        workflow_id: str,
+        search_attributes: TypedSearchAttributes,
+        memo: Mapping[str, Any],
+        request_id: str | None = None,
+    ) -> str | None:
+        """Start a run; returns its run id, or None when `workflow_id` was already used."""
+        with self._errors(workflow_id):
+            try:
+                handle = await self.client.start_workflow(
+                    workflow_type,
+                    arg,
+                    id=workflow_id,
+                    task_queue=self._task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    search_attributes=search_attributes,
+                    memo=dict(memo),
+                    rpc_timeout=self._rpc_timeout,
+                )
+            except WorkflowAlreadyStartedError:
+                return None
+        return handle.result_run_id
+
+    async def signal(
+        self, workflow_id: str, run_id: str, name: str, args: Sequence[Any], *, request_id: str | None
+    ) -> int | None:
+        """Signal a run; returns the history event id that recorded it when it can be found.
+
+        `request_id` is recorded by Temporal on the signal event and deduplicates a retried
+        request, so the same id never signals twice.
+        """
+        request_id = request_id or str(uuid.uuid4())
+        payloads = await self.client.data_converter.encode(list(args)) if args else []
+        request = SignalWorkflowExecutionRequest(
+            namespace=self.client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+            signal_name=name,
+            input=Payloads(payloads=payloads),
+            identity=self.client.identity,
+            request_id=request_id,
+        )
+        try:
+            with self._errors(workflow_id):
+                await self.client.workflow_service.signal_workflow_execution(
+                    request, timeout=self._rpc_timeout
+                )
+        except WorkflowNotFound:
+            # The run may have closed between our describe and the signal.
+            raise WorkflowClosed(f"Workflow {workflow_id} is closed; it takes no more signals.") from None
+        for event in await self.last_events(workflow_id, run_id, page_size=200):
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                if event.workflow_execution_signaled_event_attributes.request_id == request_id:
+                    return event.event_id
+        return None
+
+    async def cancel(self, workflow_id: str, run_id: str, *, reason: str | None = None) -> None:
+        try:
+            with self._errors(workflow_id):
+                await self.handle(workflow_id, run_id).cancel(reason=reason or "", rpc_timeout=self._rpc_timeout)
+        except WorkflowNotFound:
+            raise WorkflowClosed(f"Workflow {workflow_id} is already closed.") from None
+
+
+def is_open(status: WorkflowExecutionStatus | None) -> bool:
+    return status == WorkflowExecutionStatus.RUNNING
+
+
+def event_type_name(event: HistoryEvent) -> str:
+    return EventType.Name(event.event_type)

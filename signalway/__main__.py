@@ -1,0 +1,5 @@
+import sys
+
+from signalway.cli import main
+
+sys.exit(main())

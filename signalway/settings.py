@@ -1,0 +1,25 @@
+"""Settings shared by every Signalway process (pydantic-settings, env prefix `SIGNALWAY_`).
+
+Each process has its own class (`gateway.settings.GatewaySettings`,
+`worker.settings.WorkerSettings`) built once at start and passed down; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNALWAY_", extra="ignore")
+
+    temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
+    temporal_namespace: str = Field("default", description="Temporal namespace.")
+    temporal_api_key: SecretStr | None = Field(
+        None, description="API key for Temporal Cloud or a secured cluster (implies TLS)."
+    )
+    temporal_tls: bool = Field(False, description="Connect to Temporal over TLS.")
+    task_queue: str = Field("signalway", description="Task queue the workers poll.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (updates, triggers).")
+    log_level: str = Field("INFO", description="Log level for Signalway's loggers.")

@@ -1,0 +1,45 @@
+"""`python -m worker`: run one worker until SIGINT/SIGTERM, then drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import redis.asyncio as aioredis
+
+from signalway.temporal import connect
+from worker.build import WorkerDeps, build_worker
+from worker.settings import WorkerSettings
+
+log = logging.getLogger("signalway.worker")
+
+
+async def run(settings: WorkerSettings) -> None:
+    client = await connect(settings, identity=None)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        worker = build_worker(client, WorkerDeps(redis=redis), settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with worker:
+            log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+            await stop.wait()
+            # Leaving the block stops polling and gives in-flight activities
+            # shutdown_grace_seconds to finish.
+            log.info("worker draining")
+        log.info("worker stopped")
+    finally:
+        await redis.aclose()
+
+
+def main(settings: WorkerSettings | None = None) -> None:
+    settings = settings or WorkerSettings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

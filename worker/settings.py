@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from signalway.settings import CommonSettings
+
+
+class WorkerSettings(CommonSettings):
+    """Settings of `signalway worker` (env prefix `SIGNALWAY_`)."""
+
+    max_concurrent_activities: int = Field(100, ge=1, description="Activities run at once per worker.")
+    max_concurrent_workflow_tasks: int = Field(100, ge=1, description="Workflow tasks run at once per worker.")
+    shutdown_grace_seconds: float = Field(
+        30, ge=0, description="On SIGTERM, how long in-flight activities get to finish."
+    )
+    updates_max_per_run: int = Field(1000, ge=1, description="Progress updates kept per run (oldest dropped).")
+    updates_ttl_seconds: int = Field(90 * 24 * 3600, ge=1, description="Progress updates' TTL in Redis.")
