@@ -33,6 +33,8 @@ class GatewaySettings(CommonSettings):
 
     @model_validator(mode="after")
     def _need_a_key(self) -> GatewaySettings:
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
+            raise ValueError("SIGNALWAY_JWT_SECRET must be at least 32 bytes (RFC 7518 §3.2)")
         if self.jwt_secret is None and self.jwt_public_key is None and not self.api_keys:
             raise ValueError(
                 "configure SIGNALWAY_JWT_SECRET, SIGNALWAY_JWT_PUBLIC_KEY or SIGNALWAY_API_KEYS"
