@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 log = logging.getLogger("signalway.gateway")
 
@@ -200,7 +201,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         problem = RouteNotFound(f"No route matches {request.method} {request.url.path}.")
     elif exc.status_code == 405:
-        allow = (exc.headers or {}).get("Allow", "")
+        allow = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
         problem = MethodNotAllowed(
             f"{request.method} is not allowed here; allowed: {allow}.", headers={"Allow": allow}
         )
@@ -208,6 +209,16 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
         problem = Problem(exc.detail)
         problem.status = exc.status_code  # type: ignore[misc]
     return render(problem, _instance(request))
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served at this path: one path may be split over several routes."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "__none__"})
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 async def unhandled_handler(request: Request, exc: Exception) -> Response:
