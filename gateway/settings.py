@@ -11,9 +11,6 @@ class GatewaySettings(CommonSettings):
 
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the gateway listens on.")
-    public_url: str | None = Field(
-        None, description="Base URL clients reach the gateway at (for links); default http://host:port."
-    )
     jwt_secret: SecretStr | None = Field(None, description="HS256 secret for Bearer JWTs.")
     jwt_public_key: str | None = Field(None, description="PEM public key for RS256 Bearer JWTs.")
     jwt_audience: str | None = Field(None, description="Required `aud` claim, if set.")
@@ -40,7 +37,3 @@ class GatewaySettings(CommonSettings):
                 "configure SIGNALWAY_JWT_SECRET, SIGNALWAY_JWT_PUBLIC_KEY or SIGNALWAY_API_KEYS"
             )
         return self
-
-    @property
-    def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
