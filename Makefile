@@ -22,6 +22,7 @@ dev: install
 	$(BIN)/signalway dev
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -11,8 +11,8 @@ from starlette.responses import JSONResponse, Response
 from gateway import openapi
 from gateway.deps import services
 from gateway.errors import Problem
-from gateway.schemas import Health
 from gateway.routing import ApiRoute, Operation
+from gateway.schemas import Health
 from signalway import __version__
 
 

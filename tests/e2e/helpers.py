@@ -11,9 +11,9 @@ T = TypeVar("T")
 DURABLE = "/api/v1/durable/workflows"
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20, what: str = "") -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 20, what: str = "") -> T:
     """Poll until `probe` returns something truthy (visibility and workflows are asynchronous)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await probe()
         if value:

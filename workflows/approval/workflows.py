@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -41,10 +40,10 @@ class ApprovalWorkflow:
             try:
                 # Wake on a decision or a deadline change, whichever comes first.
                 await workflow.wait_condition(
-                    lambda: self._state.state != "pending" or self._state.deadline != deadline,
+                    lambda deadline=deadline: self._state.state != "pending" or self._state.deadline != deadline,
                     timeout=timedelta(seconds=remaining),
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ApprovalResult(

@@ -34,7 +34,7 @@ class OrderFulfillmentWorkflow:
                     await workflow.wait_condition(
                         lambda key=key: key in self._events, timeout=timedelta(seconds=max(remaining, 0.001))
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return OrderResult(status="timed_out", **outcome)
                 outcome[step] = self._events[key]
         except asyncio.CancelledError:
