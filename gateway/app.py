@@ -40,6 +40,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
                 task_queue=settings.task_queue,
                 rpc_timeout=settings.rpc_timeout_seconds,
                 retry_after_seconds=settings.retry_after_seconds,
+                query_timeout=settings.query_timeout_seconds,
             ),
             redis=redis,
             auth=Authenticator(settings),

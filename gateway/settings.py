@@ -26,6 +26,9 @@ class GatewaySettings(CommonSettings):
     )
     retry_after_seconds: int = Field(5, ge=1, description="Retry advice on 503 when a backend is down.")
     rpc_timeout_seconds: float = Field(10, gt=0, description="Timeout of one Temporal call.")
+    query_timeout_seconds: float = Field(
+        3, gt=0, description="How long a query waits for a worker to answer (e.g. a run's accepted signals)."
+    )
     access_log: bool = Field(False, description="Log one line per request.")
 
     @model_validator(mode="after")

@@ -50,6 +50,10 @@ from signalway import search_attributes as sa
 METADATA_QUERY = "__temporal_workflow_metadata"
 
 
+class NoWorkerAnswered(BackendUnavailable):
+    """A query found no worker to answer it in time: Temporal is up, no worker polls."""
+
+
 @dataclass(frozen=True)
 class AcceptedSignals:
     names: tuple[str, ...]
@@ -61,11 +65,13 @@ class AcceptedSignals:
 
 class TemporalService:
     def __init__(
-        self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int
+        self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int,
+        query_timeout: float = 3,
     ) -> None:
         self.client = client
         self._task_queue = task_queue
         self._rpc_timeout = timedelta(seconds=rpc_timeout)
+        self._query_timeout = timedelta(seconds=min(query_timeout, rpc_timeout))
         self._retry_after = retry_after_seconds
 
     # -- error translation -------------------------------------------------------------
@@ -168,16 +174,23 @@ class TemporalService:
         return list(response.history.events)
 
     async def accepted_signals(self, workflow_id: str, run_id: str) -> AcceptedSignals:
-        """Ask the running workflow itself which signals it handles."""
+        """Ask the running workflow itself which signals it handles.
+
+        Raises `NoWorkerAnswered` when no worker answers within the query timeout (a query
+        waits for a worker; Temporal itself being down raises `BackendUnavailable`).
+        """
         try:
             with self._errors(workflow_id):
                 metadata = await self.handle(workflow_id, run_id).query(
-                    METADATA_QUERY, result_type=WorkflowMetadata, rpc_timeout=self._rpc_timeout
+                    METADATA_QUERY, result_type=WorkflowMetadata, rpc_timeout=self._query_timeout
                 )
-        except BackendUnavailable:
-            raise self.unavailable(
-                "No worker answered for this workflow; is a Signalway worker running?"
-            ) from None
+        except BackendUnavailable as exc:
+            if isinstance(exc.__cause__, RPCError) and exc.__cause__.status == RPCStatusCode.CANCELLED:
+                raise NoWorkerAnswered(
+                    "No worker answered for this workflow; is a Signalway worker running?",
+                    retry_after_seconds=self._retry_after,
+                ) from None
+            raise
         except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
             raise self.unavailable(f"The workflow could not describe its signals: {exc}") from exc
         names = tuple(d.name for d in metadata.definition.signal_definitions)

@@ -40,7 +40,7 @@ from gateway.schemas import (
     WorkflowEvent,
     WorkflowEventList,
 )
-from gateway.temporal_service import TemporalService, is_open
+from gateway.temporal_service import AcceptedSignals, NoWorkerAnswered, TemporalService, is_open
 from gateway.visibility import all_of, equals
 from signalway import search_attributes as sa
 from workflows.registry import TYPES
@@ -259,7 +259,15 @@ async def signal_workflow(request: Request) -> Response:
     desc = await svc.temporal.describe(workflow_id, project=who.project)
     if not is_open(desc.status):
         raise _closed(workflow_id)
-    accepted = await svc.temporal.accepted_signals(workflow_id, desc.run_id)
+    info = TYPES.get(desc.workflow_type)
+    try:
+        accepted = await svc.temporal.accepted_signals(workflow_id, desc.run_id)
+    except NoWorkerAnswered:
+        if info is None:
+            raise
+        # Workers are away (restarting, scaled to zero): the signal names of a registered
+        # class are known, and Temporal holds the signal durably until a worker returns.
+        accepted = AcceptedSignals(names=tuple(info.signal_models), dynamic=False)
     if not accepted.accepts(body.signal_type):
         raise UnknownSignal(
             f"Workflow {workflow_id} ({desc.workflow_type}) does not accept signal "
@@ -275,7 +283,6 @@ async def signal_workflow(request: Request) -> Response:
             ],
         )
     args: list[Any] = []
-    info = TYPES.get(desc.workflow_type)
     model = info.signal_models.get(body.signal_type) if info else None
     if model is not None:
         args = [validate(model, {} if body.payload is None else body.payload, what="payload")]

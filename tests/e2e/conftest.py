@@ -62,6 +62,7 @@ def gateway_env(stack: Stack, port: int, secret: str, public_pem: str, **extra: 
         "SIGNALWAY_HOST": "127.0.0.1",
         "SIGNALWAY_PORT": str(port),
         "SIGNALWAY_MAX_BODY_BYTES": str(64 * 1024),
+        "SIGNALWAY_QUERY_TIMEOUT_SECONDS": "1",
         **extra,
     }
 

@@ -244,3 +244,29 @@ async def test_created_at_is_a_real_timestamp(http: httpx.AsyncClient) -> None:
     wf = await create(http, "ApprovalWorkflow", {"subject": "time"})
     created = datetime.fromisoformat(wf["created_at"].replace("Z", "+00:00"))
     assert abs((created - before).total_seconds()) < 60
+
+
+async def test_signal_is_accepted_durably_while_no_worker_polls(http: httpx.AsyncClient, client) -> None:  # type: ignore[no-untyped-def]
+    """A run whose workers are away: known types still take their signals, others get 503."""
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+    from signalway import search_attributes as sa
+
+    attrs = TypedSearchAttributes([SearchAttributePair(sa.PROJECT, "alpha")])
+    idle_queue = f"nobody-polls-{uuid.uuid4()}"
+    known = await client.start_workflow("ApprovalWorkflow", {"subject": "later"}, id=str(uuid.uuid4()),
+                                        task_queue=idle_queue, search_attributes=attrs)
+    sent = await http.post(f"{DURABLE}/{known.id}/signal", json={"signal_type": "approve",
+                                                                 "payload": {"approver": "q"}})
+    assert sent.status_code == 202 and isinstance(sent.json()["event_id"], int)
+    refused = await http.post(f"{DURABLE}/{known.id}/signal", json={"signal_type": "approvee"})
+    assert {a["hint"] for a in assert_problem(refused, 422, "unknown_signal")["allowed_actions"]} == {
+        "signal_type=approve", "signal_type=reject"}
+
+    foreign = await client.start_workflow("SomeoneElsesWorkflow", id=str(uuid.uuid4()), task_queue=idle_queue,
+                                          search_attributes=attrs)
+    response = await http.post(f"{DURABLE}/{foreign.id}/signal", json={"signal_type": "go"})
+    problem = assert_problem(response, 503, "backend_unavailable")
+    assert problem["retry_after_seconds"] > 0 and "worker" in problem["detail"]
+    for handle in (known, foreign):
+        await handle.terminate("test done")
