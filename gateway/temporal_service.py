@@ -185,7 +185,11 @@ class TemporalService:
                     METADATA_QUERY, result_type=WorkflowMetadata, rpc_timeout=self._query_timeout
                 )
         except BackendUnavailable as exc:
-            if isinstance(exc.__cause__, RPCError) and exc.__cause__.status == RPCStatusCode.CANCELLED:
+            cause = exc.__cause__
+            # The describe just before succeeded, so a query that times out found no worker.
+            if isinstance(cause, RPCError) and cause.status in (
+                RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED
+            ):
                 raise NoWorkerAnswered(
                     "No worker answered for this workflow; is a Signalway worker running?",
                     retry_after_seconds=self._retry_after,

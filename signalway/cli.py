@@ -11,6 +11,44 @@ DEV_DIR = Path(".signalway")
 DEV_SECRET_FILE = DEV_DIR / "dev-secret"
 
 
+def _exit_now(code: int) -> None:
+    """End the process once its work is finished and drained.
+
+    The Temporal SDK's core threads can still release the GIL while the interpreter
+    finalizes, which aborts the process (SIGABRT) after a clean shutdown; skipping
+    finalization keeps the exit code honest.
+    """
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _graceful_server_class() -> type:
+    import contextlib
+    import signal
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so a clean stop
+        would exit by signal; here a signal only asks for that shutdown."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return GracefulServer
+
+
 def _gateway(args: argparse.Namespace) -> int:
     import logging
 
@@ -27,11 +65,13 @@ def _gateway(args: argparse.Namespace) -> int:
         level=settings.log_level, handlers=[handler],
         format="%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port,
         log_level=settings.log_level.lower(), access_log=False, proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
+    _graceful_server_class()(config).run()
+    _exit_now(0)
     return 0
 
 
@@ -39,6 +79,7 @@ def _worker(args: argparse.Namespace) -> int:
     from worker.__main__ import main as worker_main
 
     worker_main()
+    _exit_now(0)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 import redis.asyncio as aioredis
 
@@ -42,4 +43,6 @@ def main(settings: WorkerSettings | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from signalway.cli import main as cli_main
+
+    sys.exit(cli_main(["worker"]))

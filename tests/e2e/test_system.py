@@ -103,3 +103,14 @@ async def test_backends_down_answer_503_with_retry_advice(stranded_gateway: str,
             assert response.headers["retry-after"] == "7"
         # Client mistakes are still reported as such, not as outages.
         assert_problem(await http.post(DURABLE, json={"workflow_type": "Nope"}), 422, "unknown_workflow_type")
+
+
+def test_gateway_stops_cleanly_on_sigterm(stack: Stack, gateway: Gateway) -> None:
+    port = free_port()
+    process = ManagedProcess("sigterm-gateway", [sys.executable, "-m", "signalway", "gateway"],
+                             env=gateway_env(stack, port, gateway.secret, ""),
+                             log_path=stack.data_dir / "sigterm-gateway.log")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process)
+    finally:
+        assert process.stop() == 0, process.tail()
