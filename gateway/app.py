@@ -16,7 +16,7 @@ from gateway.deps import Services
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from gateway.redis_service import RedisService
-from gateway.routes import durable, system
+from gateway.routes import durable, runs, system
 from gateway.settings import GatewaySettings
 from gateway.temporal_service import TemporalService
 from signalway.temporal import connect
@@ -41,6 +41,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
                 rpc_timeout=settings.rpc_timeout_seconds,
                 retry_after_seconds=settings.retry_after_seconds,
                 query_timeout=settings.query_timeout_seconds,
+                update_timeout=settings.update_timeout_seconds,
             ),
             redis=redis,
             auth=Authenticator(settings),
@@ -53,7 +54,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             await redis.close()
 
     return Starlette(
-        routes=[*system.ROUTES, *durable.ROUTES],
+        routes=[*system.ROUTES, *durable.ROUTES, *runs.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

@@ -5,6 +5,7 @@ Every error is an RFC 9457 problem (`application/problem+json`) in the shape of 
 
     Problem
     ├── BadRequest (400 invalid_request)          malformed JSON, bad UUID, bad cursor
+    │   └── InvalidQuery (400 invalid_query)      a list filter that does not parse or widens scope
     ├── Unauthorized (401 unauthorized)
     ├── NotFound (404 not_found)
     │   ├── WorkflowNotFound (404 workflow_not_found)
@@ -17,6 +18,10 @@ Every error is an RFC 9457 problem (`application/problem+json`) in the shape of 
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── Unprocessable (422 invalid_request)       well-formed JSON that fails validation
     │   ├── UnknownSignal (422 unknown_signal)
+    │   ├── UnknownQuery (422 unknown_query)
+    │   ├── UnknownUpdate (422 unknown_update)
+    │   ├── QueryFailed (422 query_failed)          the workflow's query handler raised
+    │   ├── UpdateRejected (422 update_rejected)    an update's validator or handler refused it
     │   └── UnknownWorkflowType (422 unknown_workflow_type)
     ├── RateLimited (429 rate_limited)            retry_after_seconds + Retry-After
     ├── InternalError (500 internal_error)
@@ -103,6 +108,10 @@ class BadRequest(Problem):
     status, title, code = 400, "Bad Request", "invalid_request"
 
 
+class InvalidQuery(BadRequest):
+    code = "invalid_query"
+
+
 class Unauthorized(Problem):
     status, title, code = 401, "Unauthorized", "unauthorized"
 
@@ -152,6 +161,22 @@ class Unprocessable(Problem):
 
 class UnknownSignal(Unprocessable):
     code = "unknown_signal"
+
+
+class UnknownQuery(Unprocessable):
+    code = "unknown_query"
+
+
+class UnknownUpdate(Unprocessable):
+    code = "unknown_update"
+
+
+class QueryFailed(Unprocessable):
+    code = "query_failed"
+
+
+class UpdateRejected(Unprocessable):
+    code = "update_rejected"
 
 
 class UnknownWorkflowType(Unprocessable):

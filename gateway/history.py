@@ -67,3 +67,128 @@ async def event_data(event: HistoryEvent, decode: Decoder) -> dict[str, Any]:
     if "failure" in data:
         data["failure"] = failure_summary(attrs.failure)  # type: ignore[attr-defined]
     return data
+
+
+ListDecoder = Callable[[Payloads], Awaitable[list[Any]]]
+_ACTIVITY_OUTCOMES = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
+}
+
+
+def epoch_seconds(event: HistoryEvent) -> int:
+    return int(event.event_time.seconds)
+
+
+class RunHistory:
+    """Maps history events, in order, to the runs surface's entries (seed 001).
+
+    It keeps a reference to each activity's scheduled entry only, so a later started event
+    can fill in `startedEventId` there; the raw events are never kept.
+    """
+
+    def __init__(self, decode: ListDecoder) -> None:
+        self._decode = decode
+        self._scheduled: dict[int, dict[str, Any]] = {}
+
+    async def _values(self, payloads: Payloads) -> list[Any]:
+        try:
+            return await self._decode(payloads)
+        except Exception:  # a payload from another SDK's codec: say so rather than fail the page
+            return ["<undecodable payload>"]
+
+    def _activity(self, scheduled_event_id: int, started_event_id: int | None) -> dict[str, Any] | None:
+        scheduled = self._scheduled.get(scheduled_event_id)
+        if scheduled is None:
+            return None
+        return {
+            "name": scheduled["name"],
+            "id": scheduled["id"],
+            "scheduledEventId": str(scheduled_event_id),
+            "startedEventId": str(started_event_id) if started_event_id else None,
+        }
+
+    async def entry(self, event: HistoryEvent) -> dict[str, Any]:
+        kind = event.event_type
+        entry: dict[str, Any] = {
+            "event_id": event.event_id,
+            "event_time": epoch_seconds(event),
+            "event_type": EventType.Name(kind),
+            "task_id": str(event.task_id),
+            "attempt": 0,
+        }
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            entry["input"] = await self._values(event.workflow_execution_started_event_attributes.input)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            entry["attempt"] = event.workflow_task_scheduled_event_attributes.attempt
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            activity = {
+                "name": attrs.activity_type.name,
+                "id": attrs.activity_id,
+                "input": await self._values(attrs.input),
+                "scheduledEventId": str(event.event_id),
+                "startedEventId": None,
+            }
+            self._scheduled[event.event_id] = activity
+            entry["activity"] = activity
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            entry["attempt"] = started.attempt
+            scheduled = self._scheduled.get(started.scheduled_event_id)
+            if scheduled is not None:
+                scheduled["startedEventId"] = str(event.event_id)
+            entry["activity"] = self._activity(started.scheduled_event_id, event.event_id)
+        elif kind in _ACTIVITY_OUTCOMES:
+            attrs = getattr(event, _ACTIVITY_OUTCOMES[kind])
+            entry["activity"] = self._activity(attrs.scheduled_event_id, attrs.started_event_id)
+            if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                entry["result"] = await self._values(attrs.result)
+            elif attrs.HasField("failure"):
+                entry["failure"] = failure_summary(attrs.failure)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            entry["result"] = await self._values(event.workflow_execution_completed_event_attributes.result)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            entry["failure"] = failure_summary(event.workflow_execution_failed_event_attributes.failure)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            attrs = event.workflow_execution_signaled_event_attributes
+            entry["signal"] = {"name": attrs.signal_name, "input": await self._values(attrs.input)}
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+            entry["reason"] = event.workflow_execution_terminated_event_attributes.reason
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            entry["reason"] = event.workflow_execution_cancel_requested_event_attributes.cause
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            entry["update"] = {
+                "name": request.input.name,
+                "id": request.meta.update_id,
+                "input": await self._values(request.input.args),
+            }
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            outcome = event.workflow_execution_update_completed_event_attributes.outcome
+            entry["update"] = {"id": event.workflow_execution_update_completed_event_attributes.meta.update_id}
+            if outcome.HasField("success"):
+                entry["result"] = await self._values(outcome.success)
+            elif outcome.HasField("failure"):
+                entry["failure"] = failure_summary(outcome.failure)
+        return entry
+
+
+async def close_outcome(close: HistoryEvent, decode: Decoder) -> tuple[Any, dict[str, Any] | None]:
+    """A run's result, or its error `{message, type}`, from its close event."""
+    kind = close.event_type
+    if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        return await decode(close.workflow_execution_completed_event_attributes.result), None
+    if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+        summary = failure_summary(close.workflow_execution_failed_event_attributes.failure)
+        return None, {"message": summary["message"], "type": summary.get("type")}
+    if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+        reason = close.workflow_execution_terminated_event_attributes.reason
+        return None, {"message": reason or "terminated", "type": "Terminated"}
+    if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+        return None, {"message": "workflow timed out", "type": "TimedOut"}
+    if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+        return None, {"message": "workflow cancelled", "type": "Canceled"}
+    return None, None

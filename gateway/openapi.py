@@ -58,7 +58,7 @@ def build(routes: Iterable[BaseRoute], *, title: str, version: str) -> dict[str,
                 "content": {"application/problem+json": {"schema": problem}},
             }
         if op.security:
-            entry["security"] = [{"bearer": []}, {"apiKey": []}]
+            entry["security"] = [{scheme: []} for scheme in op.schemes]
         entry["responses"] = responses
         paths.setdefault(route.path, {})[route.method.lower()] = entry
     return {

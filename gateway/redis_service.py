@@ -37,5 +37,27 @@ class RedisService:
         with self._errors():
             await self.redis.ping()
 
+    async def claim(self, key: str, fingerprint: str, *, ttl_seconds: int) -> str | None:
+        """Record `fingerprint` under `key` unless one is there; return the earlier one if so."""
+        with self._errors():
+            if await self.redis.set(key, fingerprint, nx=True, ex=ttl_seconds):
+                return None
+            earlier = await self.redis.get(key)
+        return earlier.decode() if earlier is not None else None
+
+    async def remember(self, key: str, value: str, *, ttl_seconds: int) -> None:
+        with self._errors():
+            await self.redis.set(key, value, ex=ttl_seconds)
+
+    async def release(self, key: str, fingerprint: str) -> None:
+        """Forget a claim that led nowhere (the request failed), if it is still ours."""
+        with self._errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(key)
+                if (await pipe.get(key)) == fingerprint.encode():
+                    pipe.multi()
+                    pipe.delete(key)
+                    await pipe.execute()
+
     async def close(self) -> None:
         await self.redis.aclose()

@@ -36,6 +36,7 @@ class Operation:
     params: Sequence[Param] = ()
     errors: Sequence[int] = ()
     security: bool = True
+    schemes: Sequence[str] = ("bearer", "apiKey")
     content_type: str = "application/json"
 
 

@@ -29,6 +29,9 @@ class GatewaySettings(CommonSettings):
     query_timeout_seconds: float = Field(
         3, gt=0, description="How long a query waits for a worker to answer (e.g. a run's accepted signals)."
     )
+    update_timeout_seconds: float = Field(
+        30, gt=0, description="How long a Temporal Update may run before the call answers 503 (it may go on)."
+    )
     access_log: bool = Field(False, description="Log one line per request.")
 
     @model_validator(mode="after")

@@ -6,7 +6,10 @@ failures into the gateway's error tree; routes never see an `RPCError`.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,8 @@ from temporalio.client import (
     WorkflowHistoryEventFilterType,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.client import (
     WorkflowExecution as ListedExecution,
@@ -41,7 +46,9 @@ from gateway.errors import (
     BackendUnavailable,
     BadRequest,
     Problem,
+    QueryFailed,
     RateLimited,
+    UpdateRejected,
     WorkflowClosed,
     WorkflowNotFound,
 )
@@ -55,24 +62,69 @@ class NoWorkerAnswered(BackendUnavailable):
 
 
 @dataclass(frozen=True)
-class AcceptedSignals:
-    names: tuple[str, ...]
-    dynamic: bool  # a dynamic handler takes any signal name
+class HandlerSet:
+    """The names one kind of handler (signal, query, update) answers to."""
+
+    names: tuple[str, ...]  # what a caller is told about
+    dynamic: bool  # a dynamic handler takes any name
+    builtin: tuple[str, ...] = ()  # the SDK's own (`__stack_trace`, ...): answered, not advertised
 
     def accepts(self, name: str) -> bool:
-        return self.dynamic or name in self.names
+        return self.dynamic or name in self.names or name in self.builtin
+
+    @classmethod
+    def of(cls, definitions: Sequence[Any]) -> HandlerSet:
+        names = [d.name for d in definitions]
+        return cls(
+            names=tuple(n for n in names if n and not n.startswith("__")),
+            dynamic="" in names,
+            builtin=tuple(n for n in names if n.startswith("__")),
+        )
+
+
+@dataclass(frozen=True)
+class WorkflowHandlers:
+    signals: HandlerSet
+    queries: HandlerSet
+    updates: HandlerSet
+
+
+class _TtlCache:
+    """A small in-process LRU with expiry: what a run answered recently, per gateway."""
+
+    def __init__(self, *, ttl: float, size: int) -> None:
+        self._ttl, self._size = ttl, size
+        self._items: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: Any) -> Any | None:
+        item = self._items.get(key)
+        if item is None or item[0] < time.monotonic():
+            self._items.pop(key, None)
+            return None
+        self._items.move_to_end(key)
+        return item[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        self._items[key] = (time.monotonic() + self._ttl, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
 
 
 class TemporalService:
     def __init__(
         self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int,
-        query_timeout: float = 3,
+        query_timeout: float = 3, update_timeout: float = 30,
     ) -> None:
         self.client = client
         self._task_queue = task_queue
         self._rpc_timeout = timedelta(seconds=rpc_timeout)
         self._query_timeout = timedelta(seconds=min(query_timeout, rpc_timeout))
         self._retry_after = retry_after_seconds
+        self._update_timeout = update_timeout
+        # Positive answers only: a handler a run once had is kept for a while, while a name
+        # it did not know is always asked again (handlers can be registered at run time).
+        self._handlers = _TtlCache(ttl=30, size=10_000)
 
     # -- error translation -------------------------------------------------------------
 
@@ -173,32 +225,87 @@ class TemporalService:
             )
         return list(response.history.events)
 
-    async def accepted_signals(self, workflow_id: str, run_id: str) -> AcceptedSignals:
-        """Ask the running workflow itself which signals it handles.
+    def _no_worker(self, exc: BackendUnavailable) -> BackendUnavailable:
+        cause = exc.__cause__
+        # Temporal answered the describe just before, so a query that times out found no worker.
+        if isinstance(cause, RPCError) and cause.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+            return NoWorkerAnswered(
+                "No worker answered for this workflow; is a Signalway worker running?",
+                retry_after_seconds=self._retry_after,
+            )
+        return exc
+
+    async def handlers(self, workflow_id: str, run_id: str, *, fresh: bool = False) -> WorkflowHandlers:
+        """Ask the running workflow itself which signals, queries and updates it handles.
 
         Raises `NoWorkerAnswered` when no worker answers within the query timeout (a query
         waits for a worker; Temporal itself being down raises `BackendUnavailable`).
         """
+        key = (workflow_id, run_id)
+        cached: WorkflowHandlers | None = None if fresh else self._handlers.get(key)
+        if cached is not None:
+            return cached
         try:
             with self._errors(workflow_id):
                 metadata = await self.handle(workflow_id, run_id).query(
                     METADATA_QUERY, result_type=WorkflowMetadata, rpc_timeout=self._query_timeout
                 )
         except BackendUnavailable as exc:
-            cause = exc.__cause__
-            # The describe just before succeeded, so a query that times out found no worker.
-            if isinstance(cause, RPCError) and cause.status in (
-                RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED
-            ):
-                raise NoWorkerAnswered(
-                    "No worker answered for this workflow; is a Signalway worker running?",
-                    retry_after_seconds=self._retry_after,
-                ) from None
-            raise
+            raise self._no_worker(exc) from exc.__cause__
         except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
-            raise self.unavailable(f"The workflow could not describe its signals: {exc}") from exc
-        names = tuple(d.name for d in metadata.definition.signal_definitions)
-        return AcceptedSignals(names=tuple(n for n in names if n), dynamic="" in names)
+            raise self.unavailable(f"The workflow could not describe its handlers: {exc}") from exc
+        definition = metadata.definition
+        handlers = WorkflowHandlers(
+            signals=HandlerSet.of(definition.signal_definitions),
+            queries=HandlerSet.of(definition.query_definitions),
+            updates=HandlerSet.of(definition.update_definitions),
+        )
+        self._handlers.put(key, handlers)
+        return handlers
+
+    async def query(self, workflow_id: str, run_id: str, name: str, args: Sequence[Any]) -> Any:
+        try:
+            with self._errors(workflow_id):
+                return await self.handle(workflow_id, run_id).query(
+                    name, args=list(args), rpc_timeout=self._query_timeout
+                )
+        except BackendUnavailable as exc:
+            raise self._no_worker(exc) from exc.__cause__
+        except WorkflowQueryRejectedError as exc:
+            raise QueryFailed(f"Query {name!r} was rejected: {exc}") from None
+        except WorkflowQueryFailedError as exc:
+            raise QueryFailed(f"Query {name!r} failed: {exc.message}") from None
+
+    async def update(
+        self, workflow_id: str, run_id: str, name: str, args: Sequence[Any], *, update_id: str | None
+    ) -> Any:
+        """Run a Temporal Update to completion; a validator's rejection is `UpdateRejected`.
+
+        With `update_id` (the Idempotency-Key) Temporal runs the update once and answers a
+        retry with the same outcome.
+        """
+        handle = self.handle(workflow_id, run_id)
+        try:
+            with self._errors(workflow_id):
+                return await asyncio.wait_for(
+                    handle.execute_update(name, args=list(args), id=update_id, rpc_timeout=self._rpc_timeout),
+                    timeout=self._update_timeout,
+                )
+        except WorkflowNotFound:
+            raise WorkflowClosed(f"Workflow {workflow_id} is closed; it takes no more updates.") from None
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            kind = getattr(cause, "type", None) or type(cause).__name__
+            message = getattr(cause, "message", None) or str(cause)
+            raise UpdateRejected(
+                f"Update {name!r} was rejected: {message}", errors=[{"type": kind, "msg": message}]
+            ) from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            raise BackendUnavailable(
+                f"Update {name!r} did not finish within {self._update_timeout:g}s; it may still run. "
+                "Retry with the same Idempotency-Key to get its outcome.",
+                retry_after_seconds=self._retry_after,
+            ) from None
 
     async def list(
         self, query: str, *, page_size: int, next_page_token: bytes | None = None
@@ -281,6 +388,13 @@ class TemporalService:
         try:
             with self._errors(workflow_id):
                 await self.handle(workflow_id, run_id).cancel(reason=reason or "", rpc_timeout=self._rpc_timeout)
+        except WorkflowNotFound:
+            raise WorkflowClosed(f"Workflow {workflow_id} is already closed.") from None
+
+    async def terminate(self, workflow_id: str, run_id: str, *, reason: str | None = None) -> None:
+        try:
+            with self._errors(workflow_id):
+                await self.handle(workflow_id, run_id).terminate(reason=reason, rpc_timeout=self._rpc_timeout)
         except WorkflowNotFound:
             raise WorkflowClosed(f"Workflow {workflow_id} is already closed.") from None
 

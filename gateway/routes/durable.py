@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     WorkflowExecution,
     WorkflowExecutionDescription,
@@ -27,7 +28,7 @@ from gateway.errors import (
     UnknownWorkflowType,
     WorkflowClosed,
 )
-from gateway.history import durable_event_type, event_data, event_time, failure_summary
+from gateway.history import close_outcome, durable_event_type, event_data, event_time
 from gateway.routing import ApiRoute, Operation, Param, read_model, validate
 from gateway.schemas import (
     CreateDurableWorkflow,
@@ -40,7 +41,7 @@ from gateway.schemas import (
     WorkflowEvent,
     WorkflowEventList,
 )
-from gateway.temporal_service import AcceptedSignals, NoWorkerAnswered, TemporalService, is_open
+from gateway.temporal_service import HandlerSet, NoWorkerAnswered, TemporalService, is_open
 from gateway.visibility import all_of, equals
 from signalway import search_attributes as sa
 from workflows.registry import TYPES
@@ -138,18 +139,9 @@ async def to_durable(
     if desc.close_time is not None:
         close = await temporal.close_event(desc.id, desc.run_id)
         if close is not None:
-            if close.HasField("workflow_execution_completed_event_attributes"):
-                workflow.result = await temporal.decode_one(
-                    close.workflow_execution_completed_event_attributes.result
-                )
-            elif close.HasField("workflow_execution_failed_event_attributes"):
-                summary = failure_summary(close.workflow_execution_failed_event_attributes.failure)
-                workflow.error = WorkflowError(message=summary["message"], type=summary.get("type"))
-            elif close.HasField("workflow_execution_terminated_event_attributes"):
-                reason = close.workflow_execution_terminated_event_attributes.reason
-                workflow.error = WorkflowError(message=reason or "terminated", type="Terminated")
-            elif close.HasField("workflow_execution_timed_out_event_attributes"):
-                workflow.error = WorkflowError(message="workflow timed out", type="TimedOut")
+            workflow.result, error = await close_outcome(close, temporal.decode_one)
+            if error is not None and close.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+                workflow.error = WorkflowError(**error)
     return workflow
 
 
@@ -261,13 +253,13 @@ async def signal_workflow(request: Request) -> Response:
         raise _closed(workflow_id)
     info = TYPES.get(desc.workflow_type)
     try:
-        accepted = await svc.temporal.accepted_signals(workflow_id, desc.run_id)
+        accepted = (await svc.temporal.handlers(workflow_id, desc.run_id)).signals
     except NoWorkerAnswered:
         if info is None:
             raise
         # Workers are away (restarting, scaled to zero): the signal names of a registered
         # class are known, and Temporal holds the signal durably until a worker returns.
-        accepted = AcceptedSignals(names=tuple(info.signal_models), dynamic=False)
+        accepted = HandlerSet(names=tuple(info.signal_models), dynamic=False)
     if not accepted.accepts(body.signal_type):
         raise UnknownSignal(
             f"Workflow {workflow_id} ({desc.workflow_type}) does not accept signal "
