@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import uuid
@@ -29,6 +28,14 @@ from gateway.errors import (
     WorkflowClosed,
 )
 from gateway.history import close_outcome, durable_event_type, event_data, event_time
+from gateway.routes._handlers import (
+    derived_id,
+    fingerprint,
+    handler_args,
+    handler_set,
+    idempotency_key,
+    once,
+)
 from gateway.routing import ApiRoute, Operation, Param, read_model, validate
 from gateway.schemas import (
     CreateDurableWorkflow,
@@ -41,7 +48,7 @@ from gateway.schemas import (
     WorkflowEvent,
     WorkflowEventList,
 )
-from gateway.temporal_service import HandlerSet, NoWorkerAnswered, TemporalService, is_open
+from gateway.temporal_service import TemporalService, is_open
 from gateway.visibility import all_of, equals
 from signalway import search_attributes as sa
 from workflows.registry import TYPES
@@ -51,7 +58,6 @@ API_NAME = "durable"
 MEMO_REQUEST_HASH = "signalway_request_hash"
 MEMO_INPUT = "signalway_input"
 MEMO_INPUT_MAX_BYTES = 2048
-IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1a0e-5b1e-4c55-9a57-7a1f3c9e2d10")
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -149,11 +155,6 @@ def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = 
     return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
 
 
-def _request_hash(body: CreateDurableWorkflow) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 async def create_workflow(request: Request) -> Response:
     svc = services(request)
     who = principal(request, allow_api_key=True)
@@ -173,13 +174,9 @@ async def create_workflow(request: Request) -> Response:
     if info is not None and info.input_model is not None:
         arg = validate(info.input_model, {} if body.input is None else body.input, what="input")
 
-    request_hash = _request_hash(body)
-    key = request.headers.get("idempotency-key")
-    if key is not None and not 0 < len(key) <= 255:
-        raise BadRequest("Idempotency-Key must be 1 to 255 characters.")
-    workflow_id = str(
-        uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{who.project}\n{key}") if key else uuid.uuid4()
-    )
+    request_hash = fingerprint(body.model_dump(mode="json"))
+    key = idempotency_key(request)
+    workflow_id = derived_id(who.project, "durable-create", key) if key else str(uuid.uuid4())
     memo: dict[str, Any] = {MEMO_REQUEST_HASH: request_hash}
     if len(json.dumps(body.input)) <= MEMO_INPUT_MAX_BYTES:
         memo[MEMO_INPUT] = body.input
@@ -188,6 +185,7 @@ async def create_workflow(request: Request) -> Response:
             SearchAttributePair(sa.PROJECT, who.project),
             SearchAttributePair(sa.API, API_NAME),
             SearchAttributePair(sa.INITIATED_BY, who.initiated_by),
+            SearchAttributePair(sa.VISIBILITY, "project"),
         ]
     )
     run_id = await svc.temporal.start(
@@ -248,42 +246,30 @@ async def signal_workflow(request: Request) -> Response:
     workflow_id = workflow_id_param(request)
     body = await read_model(request, SendSignal)
     assert body is not None
-    desc = await svc.temporal.describe(workflow_id, project=who.project)
-    if not is_open(desc.status):
-        raise _closed(workflow_id)
-    info = TYPES.get(desc.workflow_type)
-    try:
-        accepted = (await svc.temporal.handlers(workflow_id, desc.run_id)).signals
-    except NoWorkerAnswered:
-        if info is None:
-            raise
-        # Workers are away (restarting, scaled to zero): the signal names of a registered
-        # class are known, and Temporal holds the signal durably until a worker returns.
-        accepted = HandlerSet(names=tuple(info.signal_models), dynamic=False)
-    if not accepted.accepts(body.signal_type):
-        raise UnknownSignal(
-            f"Workflow {workflow_id} ({desc.workflow_type}) does not accept signal "
-            f"{body.signal_type!r}; it accepts: {', '.join(accepted.names) or 'no signals'}.",
-            allowed_actions=[
-                AllowedAction(
-                    rel="send-signal",
-                    hint=f"signal_type={name}",
-                    href=f"{BASE}/{workflow_id}/signal",
-                    operation_id="sendDurableSignal",
-                )
-                for name in accepted.names
-            ],
-        )
-    args: list[Any] = []
-    model = info.signal_models.get(body.signal_type) if info else None
-    if model is not None:
-        args = [validate(model, {} if body.payload is None else body.payload, what="payload")]
-    elif body.payload is not None:
-        args = [body.payload]
-    event_id = await svc.temporal.signal(
-        workflow_id, desc.run_id, body.signal_type, args, request_id=request.headers.get("idempotency-key")
-    )
-    return _json(SignalAccepted(workflow_id=workflow_id, signal_type=body.signal_type, event_id=event_id), 202)
+
+    async def send(request_id: str | None) -> dict[str, Any]:
+        desc = await svc.temporal.describe(workflow_id, project=who.project)
+        if not is_open(desc.status):
+            raise _closed(workflow_id)
+        accepted = await handler_set(svc, workflow_id, desc.run_id, desc.workflow_type, "signals", body.signal_type)
+        if not accepted.accepts(body.signal_type):
+            raise UnknownSignal(
+                f"Workflow {workflow_id} ({desc.workflow_type}) does not accept signal "
+                f"{body.signal_type!r}; it accepts: {', '.join(accepted.names) or 'no signals'}.",
+                allowed_actions=[
+                    AllowedAction(rel="send-signal", hint=f"signal_type={name}", href=f"{BASE}/{workflow_id}/signal",
+                                  operation_id="sendDurableSignal")
+                    for name in accepted.names
+                ],
+            )
+        args = handler_args(desc.workflow_type, "signals", body.signal_type, body.payload, what="payload")
+        event_id = await svc.temporal.signal(workflow_id, desc.run_id, body.signal_type, args, request_id=request_id)
+        return SignalAccepted(workflow_id=workflow_id, signal_type=body.signal_type, event_id=event_id).model_dump()
+
+    # A retry with the same key answers as the first time, even once the signal closed the run.
+    receipt = await once(svc, project=who.project, scope="durable-signal", key=idempotency_key(request),
+                         request_fingerprint=fingerprint(workflow_id, body.model_dump(mode="json")), action=send)
+    return JSONResponse(receipt, status_code=202)
 
 
 async def list_events(request: Request) -> Response:

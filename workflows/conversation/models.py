@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from workflows._common import Payload
 
@@ -11,6 +11,11 @@ class ConversationInput(Payload):
 
 
 class UserInput(Payload):
+    """A user's turn. Seed 001's clients send more fields beside `message` (e.g. `data`);
+    they are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow")
+
     message: str = Field(max_length=100_000)
 
 
