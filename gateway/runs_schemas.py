@@ -115,7 +115,11 @@ class HistoryActivity(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return {k: v for k, v in handler(self).items() if v is not None}
+        # `input` is shown once, on the scheduled event; `startedEventId` is null until started.
+        data: dict[str, Any] = handler(self)
+        if data.get("input") is None:
+            data.pop("input", None)
+        return data
 
 
 class HistoryEntry(BaseModel):

@@ -49,7 +49,6 @@ from gateway.runs_schemas import (
     ActionBody,
     ActionDone,
     ExecuteWorkflow,
-    HistoryEntry,
     ListRuns,
     PendingActivity,
     RunDetails,
@@ -237,7 +236,14 @@ def _pending_activities(desc: WorkflowExecutionDescription) -> list[PendingActiv
     return pending
 
 
-async def details(temporal: TemporalService, desc: WorkflowExecutionDescription, *, include_history: bool) -> RunDetails:
+async def details(
+    temporal: TemporalService, desc: WorkflowExecutionDescription, *, include_history: bool
+) -> tuple[RunDetails, list[dict[str, Any]] | None]:
+    """The run's details, and its history entries (shaped as `HistoryEntry`) when asked for.
+
+    The entries stay plain JSON-ready dicts: a history can hold thousands of events, and they
+    are mapped once, page by page, straight into the response.
+    """
     started, closed = desc.start_time, desc.close_time
     try:
         memo = {k: v for k, v in (await desc.memo()).items() if not k.startswith("signalway_")}
@@ -258,9 +264,10 @@ async def details(temporal: TemporalService, desc: WorkflowExecutionDescription,
         visibility=_attribute(desc, sa.VISIBILITY),
     )
     close = None
+    entries: list[dict[str, Any]] | None = None
     if include_history:
         mapper = RunHistory(temporal.decode)
-        entries: list[HistoryEntry] = []
+        entries = []
         # Paged from Temporal: each page is mapped and dropped before the next is fetched.
         async for event in temporal.history(desc.id, desc.run_id, page_size=1000):
             entry = await mapper.entry(event)
@@ -269,8 +276,7 @@ async def details(temporal: TemporalService, desc: WorkflowExecutionDescription,
                 run.input = values[0] if len(values) == 1 else (values or None)
             if event.event_type in _CLOSE_TYPES:
                 close = event
-            entries.append(HistoryEntry.model_validate(entry))
-        run.history = entries
+            entries.append(entry)
     else:
         first = await temporal.first_event(desc.id, desc.run_id)
         if first is not None:
@@ -280,7 +286,7 @@ async def details(temporal: TemporalService, desc: WorkflowExecutionDescription,
     if close is not None:
         run.result, error = await close_outcome(close, temporal.decode_one)
         run.error = RunError(**error) if error else None
-    return run
+    return run, entries
 
 
 
@@ -431,9 +437,14 @@ async def get_run(request: Request) -> Response:
     workflow_id, run_id = run_ids(request)
     include_history = _bool_param(request, "include_history", True)
     desc = await describe_run(svc, who, workflow_id, run_id)
-    run = await details(svc.temporal, desc, include_history=include_history)
-    # Without history the field is left out, as the seed's API does, rather than sent as null.
-    return JSONResponse(run.model_dump(mode="json", exclude=None if include_history else {"history"}))
+    run, entries = await details(svc.temporal, desc, include_history=include_history)
+    body: dict[str, Any] = {}
+    for name, value in run.model_dump(mode="json").items():
+        if name != "history":
+            body[name] = value
+        elif entries is not None:  # without history the field is left out, as the seed's API does
+            body[name] = entries
+    return JSONResponse(body)
 
 
 async def _action(request: Request, *, cancel: bool) -> Response:

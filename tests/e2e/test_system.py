@@ -97,6 +97,10 @@ async def test_backends_down_answer_503_with_retry_advice(stranded_gateway: str,
             await http.get(DURABLE),
             await http.post(DURABLE, json={"workflow_type": "ApprovalWorkflow", "input": {"subject": "x"}}),
             await http.get(f"{DURABLE}/00000000-0000-0000-0000-000000000000"),
+            await http.post("/api/v1/workflows/runs", json={"status": "running"}),
+            await http.post("/api/v1/workflows/execute/ApprovalWorkflow", json={"vars": {"subject": "x"}}),
+            await http.get("/api/v1/workflows/runs/w/00000000-0000-0000-0000-000000000000"),
+            await http.post("/api/v1/workflows/runs/w/00000000-0000-0000-0000-000000000000/signal/approve"),
         ):
             body = assert_problem(response, 503, "backend_unavailable")
             assert body["retry_after_seconds"] == 7
