@@ -11,7 +11,15 @@ import httpx
 
 from gateway.runs_schemas import HistoryEntry
 from tests.e2e.conftest import Gateway
-from tests.e2e.helpers import WORKFLOWS, assert_problem, eventually, execute, listed, run_path, wait_run
+from tests.e2e.helpers import (
+    WORKFLOWS,
+    assert_problem,
+    eventually,
+    execute,
+    listed,
+    run_path,
+    wait_run,
+)
 
 RUNS = f"{WORKFLOWS}/runs"
 
@@ -316,7 +324,7 @@ async def test_query_injection_never_reaches_another_projects_runs(http: httpx.A
             assert secret[1] not in {r["run_id"] for r in conversations.json()["runs"]}, query
     assert refused >= 10
     for field in ("document_id", "rule_id", "search_term", "type", "initiated_by"):
-        crafted = await http.post(RUNS, json={field: f"x' OR SignalwayProject = 'beta"})
+        crafted = await http.post(RUNS, json={field: "x' OR SignalwayProject = 'beta"})
         assert_problem(crafted, 400, "invalid_request")
     bad = assert_problem(await http.post(RUNS, json={"query": "Bogus = 'x'"}), 400, "invalid_query")
     assert "Bogus" in bad["detail"]
