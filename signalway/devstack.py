@@ -130,6 +130,12 @@ def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: 
         f"  -H 'Authorization: {api_key}' -H 'Content-Type: application/json' \\\n"
         """  -d '{"signal_type": "approve", "payload": {"approver": "me"}}'"""
     )
+    curl_runs = (
+        f"curl -s -X POST {url}/api/v1/workflows/execute/ConversationWorkflow \\\n"
+        f"  -H 'Authorization: Bearer {token}' -d '{{\"vars\": {{}}}}'\n"
+        f"curl -s -X POST {url}/api/v1/workflows/conversations \\\n"
+        f"  -H 'Authorization: Bearer {token}' -d '{{\"status\": \"running\"}}'"
+    )
     console.print(Panel.fit(
         f"[bold]Gateway[/]          {url}   (OpenAPI: {url}/openapi.json)\n"
         f"[bold]Temporal Web UI[/]  http://127.0.0.1:{ui_port}\n"
@@ -144,4 +150,6 @@ def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: 
     console.print(curl_start, soft_wrap=True, highlight=False, markup=False)
     console.print("\nThen approve it (use the id from the answer):\n", soft_wrap=True)
     console.print(curl_signal, soft_wrap=True, highlight=False, markup=False)
+    console.print("\nThe runs surface (seed 001) — start a conversation, then list conversations:\n", soft_wrap=True)
+    console.print(curl_runs, soft_wrap=True, highlight=False, markup=False)
     console.print("\nCtrl-C stops everything; state survives in the data directory.\n")
