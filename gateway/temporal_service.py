@@ -111,6 +111,16 @@ class _TtlCache:
             self._items.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class RunFacts:
+    """What never changes about a run once started: who it belongs to and what it is."""
+
+    workflow_type: str
+    project: str | None
+    visibility: str | None
+    initiated_by: str | None
+
+
 class TemporalService:
     def __init__(
         self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int,
@@ -125,6 +135,8 @@ class TemporalService:
         # Positive answers only: a handler a run once had is kept for a while, while a name
         # it did not know is always asked again (handlers can be registered at run time).
         self._handlers = _TtlCache(ttl=30, size=10_000)
+        # Immutable per run, so a hot run (a chat, a signal loop) is not described per message.
+        self._facts = _TtlCache(ttl=300, size=100_000)
 
     # -- error translation -------------------------------------------------------------
 
@@ -157,6 +169,9 @@ class TemporalService:
             )
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             return BadRequest(exc.message)
+        if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+            # e.g. a query to a run that closed before its first workflow task ran.
+            return WorkflowClosed(f"Workflow {workflow_id}: {exc.message}." if workflow_id else exc.message)
         return self.unavailable(f"Temporal answered {exc.status.name}: {exc.message}")
 
     # -- reads ---------------------------------------------------------------------------
@@ -173,6 +188,26 @@ class TemporalService:
         if desc.typed_search_attributes.get(sa.PROJECT) != project:
             raise WorkflowNotFound(f"Workflow {workflow_id} was not found.")
         return desc
+
+    def facts_of(self, desc: WorkflowExecutionDescription) -> RunFacts:
+        attrs = desc.typed_search_attributes
+        facts = RunFacts(
+            workflow_type=desc.workflow_type,
+            project=attrs.get(sa.PROJECT),
+            visibility=attrs.get(sa.VISIBILITY),
+            initiated_by=attrs.get(sa.INITIATED_BY),
+        )
+        self._facts.put((desc.id, desc.run_id), facts)
+        return facts
+
+    async def run_facts(self, workflow_id: str, run_id: str) -> tuple[RunFacts, bool | None]:
+        """The run's facts, and whether it is open when that was just read (None if cached)."""
+        cached: RunFacts | None = self._facts.get((workflow_id, run_id))
+        if cached is not None:
+            return cached, None
+        with self._errors(workflow_id):
+            desc = await self.handle(workflow_id, run_id).describe(rpc_timeout=self._rpc_timeout)
+        return self.facts_of(desc), is_open(desc.status)
 
     async def decode(self, payloads: Payloads | Sequence[Any]) -> list[Any]:
         items = list(payloads.payloads if isinstance(payloads, Payloads) else payloads)
@@ -212,18 +247,31 @@ class TemporalService:
                 return event
         return None
 
-    async def last_events(self, workflow_id: str, run_id: str, *, page_size: int) -> Sequence[HistoryEvent]:
-        """The newest `page_size` events, newest first."""
-        request = GetWorkflowExecutionHistoryReverseRequest(
-            namespace=self.client.namespace,
-            execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
-            maximum_page_size=page_size,
-        )
-        with self._errors(workflow_id):
-            response = await self.client.workflow_service.get_workflow_execution_history_reverse(
-                request, timeout=self._rpc_timeout
+    async def newest_events(
+        self, workflow_id: str, run_id: str, *, first_page: int = 16, limit: int = 256
+    ) -> AsyncIterator[HistoryEvent]:
+        """Events newest first: a small first page (what was just written is near the end),
+        then larger ones, at most `limit` events."""
+        token = b""
+        seen, page_size = 0, first_page
+        while seen < limit:
+            request = GetWorkflowExecutionHistoryReverseRequest(
+                namespace=self.client.namespace,
+                execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+                maximum_page_size=min(page_size, limit - seen),
+                next_page_token=token,
             )
-        return list(response.history.events)
+            with self._errors(workflow_id):
+                response = await self.client.workflow_service.get_workflow_execution_history_reverse(
+                    request, timeout=self._rpc_timeout
+                )
+            for event in response.history.events:
+                seen += 1
+                yield event
+            token = response.next_page_token
+            if not token or not response.history.events:
+                return
+            page_size = limit
 
     def _no_worker(self, exc: BackendUnavailable) -> BackendUnavailable:
         cause = exc.__cause__
@@ -378,7 +426,7 @@ class TemporalService:
         except WorkflowNotFound:
             # The run may have closed between our describe and the signal.
             raise WorkflowClosed(f"Workflow {workflow_id} is closed; it takes no more signals.") from None
-        for event in await self.last_events(workflow_id, run_id, page_size=200):
+        async for event in self.newest_events(workflow_id, run_id):
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
                 if event.workflow_execution_signaled_event_attributes.request_id == request_id:
                     return event.event_id

@@ -60,7 +60,7 @@ from gateway.runs_schemas import (
     StartedRun,
     StartedRuns,
 )
-from gateway.temporal_service import TemporalService, is_open
+from gateway.temporal_service import RunFacts, TemporalService, is_open
 from gateway.visibility import all_of, equals, literal
 from signalway import search_attributes as sa
 from workflows.registry import CONVERSATION_TYPES, TYPES
@@ -137,23 +137,26 @@ def _attribute(desc: WorkflowExecutionDescription | WorkflowExecution, key: Any)
     return desc.typed_search_attributes.get(key)
 
 
-def can_see(who: Principal, desc: WorkflowExecutionDescription | WorkflowExecution) -> bool:
+def can_see(who: Principal, facts: RunFacts) -> bool:
     """Same project, and a private run only to its starter and the project's superadmins."""
-    if _attribute(desc, sa.PROJECT) != who.project:
+    if facts.project != who.project:
         return False
-    if _attribute(desc, sa.VISIBILITY) == "private":
-        return who.is_superadmin or _attribute(desc, sa.INITIATED_BY) == who.initiated_by
+    if facts.visibility == "private":
+        return who.is_superadmin or facts.initiated_by == who.initiated_by
     return True
 
 
+def _missing(workflow_id: str, run_id: str) -> WorkflowNotFound:
+    return WorkflowNotFound(f"Run {run_id} of workflow {workflow_id} was not found.")
+
+
 async def describe_run(svc: Services, who: Principal, workflow_id: str, run_id: str) -> WorkflowExecutionDescription:
-    missing = WorkflowNotFound(f"Run {run_id} of workflow {workflow_id} was not found.")
     try:
         desc = await svc.temporal.describe(workflow_id, project=who.project, run_id=run_id)
     except WorkflowNotFound:
-        raise missing from None
-    if not can_see(who, desc):
-        raise missing
+        raise _missing(workflow_id, run_id) from None
+    if not can_see(who, svc.temporal.facts_of(desc)):
+        raise _missing(workflow_id, run_id)
     return desc
 
 
@@ -484,16 +487,28 @@ async def signal_run(request: Request) -> Response:
     payload = await read_json(request, required=False)
 
     async def send(request_id: str | None) -> int | None:
-        desc = await describe_open_run(svc, who, workflow_id, run_id)
-        accepted = await handler_set(svc, workflow_id, run_id, desc.workflow_type, "signals", name)
+        # The hot path of a chat: a run's facts are cached, and a closed run is found by the
+        # signal itself rather than by a describe before every message.
+        try:
+            facts, is_running = await svc.temporal.run_facts(workflow_id, run_id)
+        except WorkflowNotFound:
+            raise _missing(workflow_id, run_id) from None
+        if not can_see(who, facts):
+            raise _missing(workflow_id, run_id)
+        if is_running is False:
+            raise _closed(workflow_id, run_id)
+        accepted = await handler_set(svc, workflow_id, run_id, facts.workflow_type, "signals", name)
         if not accepted.accepts(name):
             raise UnknownSignal(
-                f"Workflow {workflow_id} ({desc.workflow_type}) does not accept signal {name!r}; "
+                f"Workflow {workflow_id} ({facts.workflow_type}) does not accept signal {name!r}; "
                 f"it accepts: {', '.join(accepted.names) or 'no signals'}.",
                 allowed_actions=_handler_actions(workflow_id, run_id, "signal", accepted.names),
             )
-        args = handler_args(desc.workflow_type, "signals", name, payload, what="signal payload")
-        return await svc.temporal.signal(workflow_id, run_id, name, args, request_id=request_id)
+        args = handler_args(facts.workflow_type, "signals", name, payload, what="signal payload")
+        try:
+            return await svc.temporal.signal(workflow_id, run_id, name, args, request_id=request_id)
+        except WorkflowClosed:
+            raise _closed(workflow_id, run_id) from None
 
     # A retry with the same key answers as the first time, even once the signal closed the run.
     event_id = await once(svc, project=who.project, scope="signal", key=idempotency_key(request),
