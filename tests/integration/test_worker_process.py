@@ -13,6 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from signalway.localstack import ManagedProcess
+from signalway.updates import updates_key
 from tests.conftest import Stack
 from tests.e2e.helpers import eventually
 from workflows.content_ingestion import IngestionInput, StandardContentIngestion
@@ -30,13 +31,13 @@ async def test_sigterm_lets_the_running_activity_finish(client: Client, redis: a
             StandardContentIngestion.run, IngestionInput(documentId="drain", parts=3, part_delay_secs=0.7),
             id=str(uuid.uuid4()), task_queue=task_queue,
         )
-        key = f"signalway:updates:{handle.result_run_id}"
-        await eventually(lambda: redis.llen(key), what="the activity to start reporting")
+        key = updates_key(handle.result_run_id)
+        await eventually(lambda: redis.zcard(key), what="the activity to start reporting")
         process.popen.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.popen.wait, 30)
         assert code == 0
         # The activity ran to its end during the drain and Temporal recorded its completion.
-        parts = [json.loads(m)["details"]["current"] for m in await redis.lrange(key, 0, -1)]
+        parts = [json.loads(m)["details"]["current"] for m in await redis.zrange(key, 0, -1)]
         assert parts == [1, 2, 3]
         types = [e.event_type async for e in handle.fetch_history_events()]
         assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED in types

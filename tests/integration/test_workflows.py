@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from temporalio.client import WorkflowUpdateFailedError
 
+from signalway.updates import updates_key
 from tests.integration.conftest import RunningWorker
 from workflows._common import EventReceived
 from workflows.approval import (
@@ -86,12 +87,12 @@ async def test_ingestion_reports_progress_one_to_n(worker: RunningWorker, redis:
     )
     assert await handle.result() == IngestionResult(success=True)
     run_id = handle.result_run_id
-    messages = [json.loads(m) for m in await redis.lrange(f"signalway:updates:{run_id}", 0, -1)]
+    messages = [json.loads(m) for m in await redis.zrange(updates_key(run_id), 0, -1)]
     assert [(m["type"], m["details"]["current"], m["details"]["total"]) for m in messages] == [
         ("PROGRESS", 1, 3), ("PROGRESS", 2, 3), ("PROGRESS", 3, 3)]
     assert [m["id"] for m in messages] == [1, 2, 3]
     assert all(m["workflow_run_id"] == run_id for m in messages)
-    assert 0 < await redis.ttl(f"signalway:updates:{run_id}") <= 90 * 24 * 3600
+    assert 0 < await redis.ttl(updates_key(run_id)) <= 90 * 24 * 3600
 
 
 async def test_conversation_answers_each_message(worker: RunningWorker, redis: aioredis.Redis) -> None:
@@ -101,5 +102,5 @@ async def test_conversation_answers_each_message(worker: RunningWorker, redis: a
     for text in ("hello", "bye"):
         await handle.signal(ConversationWorkflow.user_input, UserInput(message=text))
     assert (await handle.result()).turns == 2
-    answers = [json.loads(m) for m in await redis.lrange(f"signalway:updates:{handle.result_run_id}", 0, -1)]
+    answers = [json.loads(m) for m in await redis.zrange(updates_key(handle.result_run_id), 0, -1)]
     assert [(a["type"], a["message"]) for a in answers] == [("ANSWER", "echo: hello"), ("ANSWER", "echo: bye")]
