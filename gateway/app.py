@@ -16,10 +16,12 @@ from gateway.deps import Services
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from gateway.redis_service import RedisService
-from gateway.routes import durable, runs, system
+from gateway.routes import durable, runs, system, updates
 from gateway.settings import GatewaySettings
 from gateway.temporal_service import TemporalService
+from gateway.updates_hub import RunClosed, UpdatesHub
 from signalway.temporal import connect
+from signalway.updates import UpdateStore
 
 log = logging.getLogger("signalway.gateway")
 
@@ -33,28 +35,40 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         # Lazy: the gateway starts (and answers 503 with retry advice) while Temporal is down.
         client = await connect(settings, lazy=True, identity=f"signalway-gateway@{socket.gethostname()}")
         redis = RedisService.from_url(settings.redis_url, retry_after_seconds=settings.retry_after_seconds)
+        temporal = TemporalService(
+            client,
+            task_queue=settings.task_queue,
+            rpc_timeout=settings.rpc_timeout_seconds,
+            retry_after_seconds=settings.retry_after_seconds,
+            query_timeout=settings.query_timeout_seconds,
+            update_timeout=settings.update_timeout_seconds,
+        )
+
+        async def wait_closed(workflow_id: str, run_id: str) -> RunClosed:
+            status, new_run_id = await temporal.wait_closed(workflow_id, run_id)
+            return RunClosed(status, new_run_id)
+
+        hub = UpdatesHub(redis.redis, wait_closed=wait_closed, buffer=settings.stream_buffer)
+        await hub.start()
         services = Services(
             settings=settings,
-            temporal=TemporalService(
-                client,
-                task_queue=settings.task_queue,
-                rpc_timeout=settings.rpc_timeout_seconds,
-                retry_after_seconds=settings.retry_after_seconds,
-                query_timeout=settings.query_timeout_seconds,
-                update_timeout=settings.update_timeout_seconds,
-            ),
+            temporal=temporal,
             redis=redis,
             auth=Authenticator(settings),
             metrics=metrics,
+            hub=hub,
+            updates=UpdateStore(redis.redis, max_per_run=settings.updates_max_per_run,
+                                ttl_seconds=settings.updates_ttl_seconds),
         )
         log.info("gateway ready: temporal=%s redis=%s", settings.temporal_address, settings.redis_url)
         try:
             yield {"services": services}
         finally:
+            await hub.stop()
             await redis.close()
 
     return Starlette(
-        routes=[*system.ROUTES, *durable.ROUTES, *runs.ROUTES],
+        routes=[*system.ROUTES, *durable.ROUTES, *runs.ROUTES, *updates.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

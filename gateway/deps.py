@@ -11,6 +11,8 @@ from gateway.middleware import Metrics
 from gateway.redis_service import RedisService
 from gateway.settings import GatewaySettings
 from gateway.temporal_service import TemporalService
+from gateway.updates_hub import UpdatesHub
+from signalway.updates import UpdateStore
 
 
 @dataclass
@@ -20,6 +22,8 @@ class Services:
     redis: RedisService
     auth: Authenticator
     metrics: Metrics
+    hub: UpdatesHub
+    updates: UpdateStore
 
 
 def services(request: Request) -> Services:
@@ -27,7 +31,10 @@ def services(request: Request) -> Services:
     return svc
 
 
-def principal(request: Request, *, allow_api_key: bool = False) -> Principal:
-    return services(request).auth.authenticate(
-        request.headers.get("authorization"), allow_api_key=allow_api_key
-    )
+def principal(request: Request, *, allow_api_key: bool = False, allow_query_token: bool = False) -> Principal:
+    authorization = request.headers.get("authorization")
+    if not authorization and allow_query_token:
+        # Browsers' EventSource cannot set headers: streams also take `?access_token=`.
+        token = request.query_params.get("access_token")
+        authorization = f"Bearer {token}" if token else None
+    return services(request).auth.authenticate(authorization, allow_api_key=allow_api_key)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.errors import BackendUnavailable
+from gateway.temporal_service import RunFacts
+
+RUN_INDEX_TTL_SECONDS = 90 * 24 * 3600
+_RUN_KEY = "signalway:run:{run_id}"
 
 
 class RedisService:
@@ -23,6 +29,12 @@ class RedisService:
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
         return cls(client, retry_after_seconds=retry_after_seconds)
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Redis failures as the gateway's 503, for code using a Redis-backed helper."""
+        with self._errors():
+            yield
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -58,6 +70,21 @@ class RedisService:
                     pipe.multi()
                     pipe.delete(key)
                     await pipe.execute()
+
+    async def index_run(self, run_id: str, workflow_id: str, facts: RunFacts) -> None:
+        """Remember which workflow and project a run id belongs to (for run-id-only routes)."""
+        value = json.dumps({"workflow_id": workflow_id, **asdict(facts)}, separators=(",", ":"))
+        with self._errors():
+            await self.redis.set(_RUN_KEY.format(run_id=run_id), value, ex=RUN_INDEX_TTL_SECONDS)
+
+    async def indexed_run(self, run_id: str) -> tuple[str, RunFacts] | None:
+        with self._errors():
+            raw = await self.redis.get(_RUN_KEY.format(run_id=run_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        workflow_id = data.pop("workflow_id")
+        return workflow_id, RunFacts(**data)
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -32,6 +32,13 @@ class GatewaySettings(CommonSettings):
     update_timeout_seconds: float = Field(
         30, gt=0, description="How long a Temporal Update may run before the call answers 503 (it may go on)."
     )
+    max_update_bytes: int = Field(
+        65_536, ge=256, description="Largest progress update a client may post (413 above)."
+    )
+    sse_ping_seconds: float = Field(15, gt=0, description="Heartbeat comment interval on idle SSE streams.")
+    stream_buffer: int = Field(
+        256, ge=1, description="Messages buffered per SSE client; a client that falls further behind is dropped."
+    )
     access_log: bool = Field(False, description="Log one line per request.")
 
     @model_validator(mode="after")

@@ -52,6 +52,7 @@ from gateway.errors import (
     WorkflowClosed,
     WorkflowNotFound,
 )
+from gateway.visibility import all_of, equals
 from signalway import search_attributes as sa
 
 METADATA_QUERY = "__temporal_workflow_metadata"
@@ -121,6 +122,16 @@ class RunFacts:
     initiated_by: str | None
 
 
+_CLOSE_STATUS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
+}
+
+
 class TemporalService:
     def __init__(
         self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int,
@@ -137,6 +148,7 @@ class TemporalService:
         self._handlers = _TtlCache(ttl=30, size=10_000)
         # Immutable per run, so a hot run (a chat, a signal loop) is not described per message.
         self._facts = _TtlCache(ttl=300, size=100_000)
+        self._runs = _TtlCache(ttl=300, size=100_000)  # run id → (workflow id, facts)
 
     # -- error translation -------------------------------------------------------------
 
@@ -188,6 +200,13 @@ class TemporalService:
         if desc.typed_search_attributes.get(sa.PROJECT) != project:
             raise WorkflowNotFound(f"Workflow {workflow_id} was not found.")
         return desc
+
+    def cached_run(self, run_id: str) -> tuple[str, RunFacts] | None:
+        found: tuple[str, RunFacts] | None = self._runs.get(run_id)
+        return found
+
+    def remember_run(self, run_id: str, workflow_id: str, facts: RunFacts) -> None:
+        self._runs.put(run_id, (workflow_id, facts))
 
     def facts_of(self, desc: WorkflowExecutionDescription) -> RunFacts:
         attrs = desc.typed_search_attributes
@@ -246,6 +265,36 @@ class TemporalService:
             async for event in iterator:
                 return event
         return None
+
+    async def wait_closed(self, workflow_id: str, run_id: str) -> tuple[str, str | None]:
+        """Long-poll until the run closes: its status name (`COMPLETED`, ...) and, when it
+        continued as new, the new run's id."""
+        iterator = self.handle(workflow_id, run_id).fetch_history_events(
+            wait_new_event=True, event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+        )
+        with self._errors(workflow_id):
+            async for event in iterator:
+                status = _CLOSE_STATUS.get(event.event_type)
+                if status is None:
+                    continue
+                new_run_id = None
+                if event.HasField("workflow_execution_continued_as_new_event_attributes"):
+                    new_run_id = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                return status, new_run_id
+        raise self.unavailable(f"Temporal ended the history of {workflow_id} without a close event.")
+
+    async def find_run(self, run_id: str, *, project: str) -> tuple[str, RunFacts] | None:
+        """A run of the project found by its run id alone (visibility: eventually consistent)."""
+        query = all_of(equals("RunId", run_id), equals(sa.PROJECT, project))
+        items, _ = await self.list(query, page_size=1)
+        if not items:
+            return None
+        item = items[0]
+        attrs = item.typed_search_attributes
+        facts = RunFacts(workflow_type=item.workflow_type, project=attrs.get(sa.PROJECT),
+                         visibility=attrs.get(sa.VISIBILITY), initiated_by=attrs.get(sa.INITIATED_BY))
+        self._facts.put((item.id, item.run_id), facts)
+        return item.id, facts
 
     async def newest_events(
         self, workflow_id: str, run_id: str, *, first_page: int = 16, limit: int = 256

@@ -23,3 +23,5 @@ class CommonSettings(BaseSettings):
     task_queue: str = Field("signalway", description="Task queue the workers poll.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (updates, triggers).")
     log_level: str = Field("INFO", description="Log level for Signalway's loggers.")
+    updates_max_per_run: int = Field(1000, ge=1, description="Progress updates kept per run (oldest dropped).")
+    updates_ttl_seconds: int = Field(90 * 24 * 3600, ge=1, description="Progress updates' TTL in Redis.")

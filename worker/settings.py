@@ -13,5 +13,3 @@ class WorkerSettings(CommonSettings):
     shutdown_grace_seconds: float = Field(
         30, ge=0, description="On SIGTERM, how long in-flight activities get to finish."
     )
-    updates_max_per_run: int = Field(1000, ge=1, description="Progress updates kept per run (oldest dropped).")
-    updates_ttl_seconds: int = Field(90 * 24 * 3600, ge=1, description="Progress updates' TTL in Redis.")

@@ -36,6 +36,7 @@ from gateway.routes._handlers import (
     idempotency_key,
     once,
 )
+from gateway.routes.runs import index_run
 from gateway.routing import ApiRoute, Operation, Param, read_model, validate
 from gateway.schemas import (
     CreateDurableWorkflow,
@@ -192,6 +193,7 @@ async def create_workflow(request: Request) -> Response:
         body.workflow_type, arg, workflow_id=workflow_id, search_attributes=attributes, memo=memo
     )
     desc = await svc.temporal.describe(workflow_id, project=who.project)
+    await index_run(svc, desc.run_id, workflow_id, svc.temporal.facts_of(desc))
     location = {"Location": f"{BASE}/{workflow_id}"}
     if run_id is None:
         # The Idempotency-Key was used before: same request → the same workflow, else 409.

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import re
 import uuid
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.auth import Principal
 from gateway.deps import Services, principal, services
 from gateway.errors import (
     AllowedAction,
+    BackendUnavailable,
     BadRequest,
     IdempotencyConflict,
     UnknownQuery,
@@ -375,6 +377,13 @@ async def list_conversations(request: Request) -> Response:
     return await _list(request, conversations=True)
 
 
+async def index_run(svc: Services, run_id: str, workflow_id: str, facts: RunFacts) -> None:
+    """Record a started run for the routes that name it by run id alone (POST updates)."""
+    svc.temporal.remember_run(run_id, workflow_id, facts)
+    with suppress(BackendUnavailable):  # only an index: visibility finds the run without it
+        await svc.redis.index_run(run_id, workflow_id, facts)
+
+
 # -- execute -----------------------------------------------------------------------------
 
 
@@ -428,6 +437,8 @@ async def execute(request: Request) -> Response:
         if earlier != request_hash:
             raise IdempotencyConflict("This Idempotency-Key was already used with a different request.")
         run_id = desc.run_id
+    await index_run(svc, run_id, workflow_id, RunFacts(
+        workflow_type=workflow_type, project=who.project, visibility=body.visibility, initiated_by=who.initiated_by))
     return _json([StartedRun(run_id=run_id, workflow_id=workflow_id)])
 
 

@@ -1,0 +1,210 @@
+"""Live progress updates: one Redis subscription per gateway process, fanned out to its streams.
+
+    Redis channel per run ──▶ one PubSub connection ──▶ UpdatesHub ──▶ bounded queue per stream
+
+A stream subscribes to its run's channel (the hub confirms the subscription with Redis before
+the stream reads its backlog, so nothing published in between is missed), then reads the
+backlog from the store, then takes live messages, skipping ids it already sent and filling
+any gap from the store. A stream whose queue is full is dropped with a final event instead of
+stalling the others or growing without bound. The hub also watches each streamed run for its
+close (one long poll per run, not per stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sse_starlette import ServerSentEvent
+
+from signalway.updates import CHANNEL_PREFIX, Message, channel
+
+log = logging.getLogger("signalway.gateway.updates")
+
+
+@dataclass(frozen=True)
+class Live:
+    """A message as it arrived on the channel, with its SSE frame encoded once for all streams."""
+
+    message: Message
+    frame: bytes
+
+
+@dataclass(frozen=True)
+class RunClosed:
+    status: str
+    new_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    reason: str
+
+
+Item = Live | RunClosed | Interrupted
+
+CloseWaiter = Callable[[str, str], Awaitable[RunClosed]]
+
+
+@dataclass(eq=False)
+class Subscriber:
+    run_id: str
+    queue: asyncio.Queue[Item]
+    overflowed: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class UpdatesHub:
+    def __init__(self, redis: aioredis.Redis, *, wait_closed: CloseWaiter, buffer: int = 256) -> None:
+        self._redis = redis
+        self._wait_closed = wait_closed
+        self._buffer = buffer
+        self._pubsub = redis.pubsub()
+        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._lock = asyncio.Lock()
+        self._has_channels = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self.closing = asyncio.Event()
+
+    @staticmethod
+    def frame(message: Message) -> bytes:
+        return ServerSentEvent(data=message.raw, id=str(message.id)).encode()
+
+    @property
+    def stream_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._read(), name="updates-hub-reader")
+
+    async def stop(self) -> None:
+        self.closing.set()
+        for subscribers in self._subscribers.values():
+            for sub in subscribers:
+                sub.wake.set()
+        tasks = [t for t in (self._reader, *self._watchers.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, workflow_id: str, run_id: str, *, confirm_timeout: float = 5) -> AsyncIterator[Subscriber]:
+        """Register a stream for a run; yields once Redis confirmed the channel subscription."""
+        sub = Subscriber(run_id=run_id, queue=asyncio.Queue(self._buffer))
+        name = channel(run_id)
+        try:
+            async with self._lock:
+                subscribers = self._subscribers.setdefault(run_id, set())
+                subscribers.add(sub)
+                if name not in self._confirmed:
+                    self._confirmed[name] = asyncio.Event()
+                    await self._pubsub.subscribe(name)
+                    self._has_channels.set()
+                    self._watchers[run_id] = asyncio.create_task(self._watch(workflow_id, run_id))
+                confirmed = self._confirmed[name]
+            await asyncio.wait_for(confirmed.wait(), confirm_timeout)
+            yield sub
+        finally:
+            async with self._lock:
+                subscribers = self._subscribers.get(run_id)
+                if subscribers is not None and sub in subscribers:
+                    subscribers.discard(sub)
+                    if not subscribers:
+                        await self._drop_run(run_id)
+
+    async def _drop_run(self, run_id: str) -> None:
+        self._subscribers.pop(run_id, None)
+        name = channel(run_id)
+        if self._confirmed.pop(name, None) is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.unsubscribe(name)
+        watcher = self._watchers.pop(run_id, None)
+        if watcher is not None:
+            watcher.cancel()
+
+    def _deliver(self, run_id: str, item: Item) -> None:
+        for sub in list(self._subscribers.get(run_id, ())):
+            if sub.overflowed:
+                continue
+            try:
+                sub.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                # This client reads slower than the run writes: drop it, not the others.
+                sub.overflowed = True
+            sub.wake.set()
+
+    # -- background work -----------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while True:
+            if not self._pubsub.subscribed:
+                self._has_channels.clear()
+                await self._has_channels.wait()
+                continue
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("updates subscription lost: %s", exc)
+                await self._reset("Redis is unavailable; reconnect shortly with Last-Event-ID.")
+                await asyncio.sleep(0.5)
+                continue
+            if message is None:
+                continue
+            name = message["channel"]
+            name = name.decode() if isinstance(name, bytes) else name
+            if not name.startswith(CHANNEL_PREFIX):
+                continue
+            run_id = name[len(CHANNEL_PREFIX):-1]
+            if message["type"] == "subscribe":
+                event = self._confirmed.get(name)
+                if event is not None:
+                    event.set()
+            elif message["type"] == "message":
+                try:
+                    parsed = Message.parse(message["data"])
+                except (ValueError, KeyError):
+                    log.warning("ignoring a malformed update on %s", name)
+                    continue
+                self._deliver(run_id, Live(parsed, self.frame(parsed)))
+
+    async def _reset(self, reason: str) -> None:
+        """The subscription broke, so live messages may have been lost: end every stream
+        (each client resumes from its Last-Event-ID) and start over on a fresh connection."""
+        async with self._lock:
+            for run_id in list(self._subscribers):
+                self._deliver(run_id, Interrupted(reason))
+            self._subscribers.clear()
+            self._confirmed.clear()
+            for watcher in self._watchers.values():
+                watcher.cancel()
+            self._watchers.clear()
+            old, self._pubsub = self._pubsub, self._redis.pubsub()
+        with contextlib.suppress(Exception):
+            await old.aclose()
+
+    async def _watch(self, workflow_id: str, run_id: str) -> None:
+        delay = 0.5
+        while True:
+            try:
+                closed = await self._wait_closed(workflow_id, run_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Temporal hiccup: streams stay open, watching resumes
+                log.info("watching run %s for its close failed (%s); retrying", run_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            self._deliver(run_id, closed)
+            return
