@@ -12,6 +12,7 @@ from gateway.redis_service import RedisService
 from gateway.settings import GatewaySettings
 from gateway.temporal_service import TemporalService
 from gateway.updates_hub import UpdatesHub
+from signalway.resume import ResumeStore
 from signalway.updates import UpdateStore
 
 
@@ -24,6 +25,7 @@ class Services:
     metrics: Metrics
     hub: UpdatesHub
     updates: UpdateStore
+    resume: ResumeStore
 
 
 def services(request: Request) -> Services:

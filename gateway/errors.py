@@ -14,6 +14,7 @@ Every error is an RFC 9457 problem (`application/problem+json`) in the shape of 
     ├── Conflict (409 conflict)
     │   ├── WorkflowClosed (409 workflow_closed)
     │   └── IdempotencyConflict (409 idempotency_conflict)
+    ├── Gone (410 gone)                           an expired or revoked resume URL
     ├── PayloadTooLarge (413 payload_too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── Unprocessable (422 invalid_request)       well-formed JSON that fails validation
@@ -145,6 +146,10 @@ class WorkflowClosed(Conflict):
 
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
+
+
+class Gone(Problem):
+    status, title, code = 410, "Gone", "gone"
 
 
 class PayloadTooLarge(Problem):

@@ -13,7 +13,7 @@ from gateway.routing import ApiRoute
 
 _REF = "#/components/schemas/{model}"
 _ERROR_TITLES = {
-    400: "Bad request", 401: "Missing or invalid credentials", 404: "Not found", 409: "Conflict",
+    400: "Bad request", 401: "Missing or invalid credentials", 404: "Not found", 409: "Conflict", 410: "Gone",
     413: "Payload too large", 415: "Unsupported media type", 422: "Validation failed",
     429: "Rate limited", 503: "Backend unavailable",
 }

@@ -176,6 +176,10 @@ class RunDetails(BaseModel):
     error: RunError | None = None
     initiated_by: str | None = None
     visibility: Visibility | None = None
+    resumes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Audit of the run's resumed \"webhook and wait\" steps: step, resumed_at, client_ip, user_agent.",
+    )
 
 
 class ActionBody(BaseModel):

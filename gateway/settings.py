@@ -39,6 +39,12 @@ class GatewaySettings(CommonSettings):
     stream_buffer: int = Field(
         256, ge=1, description="Messages buffered per SSE client; a client that falls further behind is dropped."
     )
+    resume_rate_limit_per_minute: int = Field(
+        60, ge=1, description="Resume-URL calls allowed per client address per minute (429 above)."
+    )
+    max_file_bytes: int = Field(
+        524_288, ge=1, description="Largest base64 `file` variable accepted by a resume URL (decoded bytes)."
+    )
     access_log: bool = Field(False, description="Log one line per request.")
 
     @model_validator(mode="after")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -36,12 +38,17 @@ def _pick(port: int, what: str) -> int:
     return other
 
 
-def _dev_secret(data_dir: Path) -> str:
-    path = data_dir / "dev-secret"
+def _dev_secret(data_dir: Path, name: str = "dev-secret", make: Callable[[], str] | None = None) -> str:
+    """A secret made once and kept in the data directory, so tokens and URLs survive restarts."""
+    path = data_dir / name
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text((make or (lambda: secrets.token_urlsafe(32)))())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def _wait_ready(url: str, children: list[ManagedProcess], timeout: float = 60) -> None:
@@ -77,6 +84,9 @@ def run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: i
         "SIGNALWAY_HOST": "127.0.0.1",
         "SIGNALWAY_PORT": str(gateway_port),
         "SIGNALWAY_ACCESS_LOG": "true",
+        "SIGNALWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
+        "SIGNALWAY_RESUME_SECRET": _dev_secret(data_dir, "resume-secret"),
+        "SIGNALWAY_WEBHOOK_SECRET": _dev_secret(data_dir, "webhook-secret", _webhook_secret),
     }
     children: list[ManagedProcess] = []
     stopping = False

@@ -25,3 +25,7 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Log level for Signalway's loggers.")
     updates_max_per_run: int = Field(1000, ge=1, description="Progress updates kept per run (oldest dropped).")
     updates_ttl_seconds: int = Field(90 * 24 * 3600, ge=1, description="Progress updates' TTL in Redis.")
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Base URL clients reach the gateway at (resume URLs are built on it; set it behind a proxy).",
+    )

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+import httpx
 import redis.asyncio as aioredis
 
 from signalway.temporal import connect
@@ -19,8 +20,9 @@ log = logging.getLogger("signalway.worker")
 async def run(settings: WorkerSettings) -> None:
     client = await connect(settings, identity=None)
     redis = aioredis.Redis.from_url(settings.redis_url)
+    http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     try:
-        worker = build_worker(client, WorkerDeps(redis=redis), settings)
+        worker = build_worker(client, WorkerDeps(redis=redis, http=http), settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -33,6 +35,7 @@ async def run(settings: WorkerSettings) -> None:
             log.info("worker draining")
         log.info("worker stopped")
     finally:
+        await http.aclose()
         await redis.aclose()
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from worker.activities import Activities
+from worker.resume import ResumeActivities
 from worker.settings import WorkerSettings
 from workflows.registry import WORKFLOWS
 
@@ -17,6 +19,7 @@ from workflows.registry import WORKFLOWS
 @dataclass
 class WorkerDeps:
     redis: aioredis.Redis
+    http: httpx.AsyncClient
 
 
 def build_worker(
@@ -27,11 +30,17 @@ def build_worker(
         max_per_run=settings.updates_max_per_run,
         ttl_seconds=settings.updates_ttl_seconds,
     )
+    secret = settings.resume_secret.get_secret_value().encode() if settings.resume_secret else None
+    resume = ResumeActivities(
+        deps.redis, deps.http, resume_secret=secret,
+        webhook_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        public_url=settings.public_url,
+    )
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=[activities.publish_update, activities.process_document],
+        activities=[activities.publish_update, activities.process_document, resume.open_step, resume.deliver],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),

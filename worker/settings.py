@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
+from standardwebhooks import Webhook
 
 from signalway.settings import CommonSettings
 
@@ -13,3 +14,18 @@ class WorkerSettings(CommonSettings):
     shutdown_grace_seconds: float = Field(
         30, ge=0, description="On SIGTERM, how long in-flight activities get to finish."
     )
+    resume_secret: SecretStr | None = Field(
+        None, description="Secret (≥ 32 bytes) resume-URL tokens are derived from; needed by webhook-and-wait steps."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks signing secret (`whsec_<base64>`) for webhook-and-wait deliveries."
+    )
+    webhook_timeout_seconds: float = Field(10, gt=0, description="Timeout of one webhook delivery attempt.")
+
+    @model_validator(mode="after")
+    def _secrets_are_strong(self) -> WorkerSettings:
+        if self.resume_secret is not None and len(self.resume_secret.get_secret_value().encode()) < 32:
+            raise ValueError("SIGNALWAY_RESUME_SECRET must be at least 32 bytes")
+        if self.webhook_secret is not None:
+            Webhook(self.webhook_secret.get_secret_value())  # raises on a malformed secret
+        return self

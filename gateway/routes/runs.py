@@ -445,6 +445,20 @@ async def execute(request: Request) -> Response:
 # -- one run ---------------------------------------------------------------------------
 
 
+async def resume_audit(svc: Services, run_id: str) -> list[dict[str, Any]]:
+    """Who resumed the run's "webhook and wait" steps; empty when Redis cannot say."""
+    try:
+        with svc.redis.errors():
+            steps = await svc.resume.of_run(run_id)
+    except BackendUnavailable:
+        return []
+    return [
+        {"step": s.step, "resumed_at": datetime.fromtimestamp(s.resumed_ms / 1000, tz=UTC).isoformat(),
+         "client_ip": s.client_ip, "user_agent": s.user_agent}
+        for s in steps if s.resumed_ms is not None
+    ]
+
+
 async def get_run(request: Request) -> Response:
     svc = services(request)
     who = principal(request)
@@ -452,6 +466,7 @@ async def get_run(request: Request) -> Response:
     include_history = _bool_param(request, "include_history", True)
     desc = await describe_run(svc, who, workflow_id, run_id)
     run, entries = await details(svc.temporal, desc, include_history=include_history)
+    run.resumes = await resume_audit(svc, run_id)
     body: dict[str, Any] = {}
     for name, value in run.model_dump(mode="json").items():
         if name != "history":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import sys
@@ -20,6 +21,7 @@ from signalway.tokens import mint
 from tests.conftest import Stack
 
 API_KEY = "sk_test_" + secrets.token_urlsafe(16)
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 API_KEY_PROJECT = "alpha"
 
 
@@ -63,6 +65,7 @@ def gateway_env(stack: Stack, port: int, secret: str, public_pem: str, **extra: 
         "SIGNALWAY_PORT": str(port),
         "SIGNALWAY_MAX_BODY_BYTES": str(64 * 1024),
         "SIGNALWAY_QUERY_TIMEOUT_SECONDS": "1",
+        "SIGNALWAY_RESUME_RATE_LIMIT_PER_MINUTE": "10000",
         **extra,
     }
 
@@ -73,8 +76,16 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture(scope="session")
-def worker_process(stack: Stack) -> Iterator[ManagedProcess]:
-    env = {"SIGNALWAY_TEMPORAL_ADDRESS": stack.temporal_address, "SIGNALWAY_REDIS_URL": stack.redis_url}
+def gateway_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def worker_process(stack: Stack, gateway_port: int) -> Iterator[ManagedProcess]:
+    env = {"SIGNALWAY_TEMPORAL_ADDRESS": stack.temporal_address, "SIGNALWAY_REDIS_URL": stack.redis_url,
+           "SIGNALWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
+           "SIGNALWAY_RESUME_SECRET": secrets.token_urlsafe(32), "SIGNALWAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+           "SIGNALWAY_WEBHOOK_TIMEOUT_SECONDS": "2"}
     process = ManagedProcess("worker", [sys.executable, "-m", "worker"], env=env,
                              log_path=stack.data_dir / "worker.log")
     yield process
@@ -82,8 +93,9 @@ def worker_process(stack: Stack) -> Iterator[ManagedProcess]:
 
 
 @pytest.fixture(scope="session")
-def gateway(stack: Stack, worker_process: ManagedProcess, rsa_key: rsa.RSAPrivateKey) -> Iterator[Gateway]:
-    port = free_port()
+def gateway(stack: Stack, worker_process: ManagedProcess, rsa_key: rsa.RSAPrivateKey,
+            gateway_port: int) -> Iterator[Gateway]:
+    port = gateway_port
     secret = secrets.token_urlsafe(32)
     public_pem = rsa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from temporalio.client import Client
@@ -26,5 +27,6 @@ async def worker(client: Client, redis: aioredis.Redis, stack: Stack) -> AsyncIt
     settings = WorkerSettings(temporal_address=stack.temporal_address, redis_url=stack.redis_url,
                               shutdown_grace_seconds=5)
     task_queue = str(uuid.uuid4())
-    async with build_worker(client, WorkerDeps(redis=redis), settings, task_queue=task_queue):
+    async with httpx.AsyncClient(timeout=5) as http, \
+            build_worker(client, WorkerDeps(redis=redis, http=http), settings, task_queue=task_queue):
         yield RunningWorker(client=client, task_queue=task_queue)

@@ -11,6 +11,9 @@ from workflows._common import Payload
 class ApprovalInput(Payload):
     subject: str = Field(min_length=1, max_length=10_000)
     timeout_secs: float | None = Field(None, gt=0, le=365 * 24 * 3600)
+    # With a webhook URL the approval is asked for by a "webhook and wait" step expecting
+    # `user_response`; approve/reject signals still decide it too.
+    webhook_url: str | None = Field(None, max_length=2048, pattern=r"^https?://")
 
 
 class ApproveInput(Payload):
@@ -28,6 +31,7 @@ class ExtendDeadlineInput(Payload):
 class ApprovalState(Payload):
     subject: str
     state: Literal["pending", "approved", "rejected", "timed_out"]
+    user_response: str | None = None
     approver: str | None = None
     reason: str | None = None
     deadline: datetime | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -16,6 +18,10 @@ with workflow.unsafe.imports_passed_through():
         ExtendDeadlineInput,
         RejectInput,
     )
+    from workflows.webhook_wait import ResumeRevoked, ResumeTimedOut, webhook_and_wait
+
+# A `user_response` that approves; anything else rejects, with the response as the reason.
+APPROVING = frozenset({"approve", "approved", "yes", "y", "ok", "true", "accept", "accepted"})
 
 
 @workflow.defn
@@ -28,6 +34,8 @@ class ApprovalWorkflow:
 
     @workflow.run
     async def run(self, input: ApprovalInput) -> ApprovalResult:
+        if input.webhook_url:
+            await self._ask_by_webhook(input)
         while self._state.state == "pending":
             deadline = self._state.deadline
             if deadline is None:
@@ -50,8 +58,36 @@ class ApprovalWorkflow:
             approved=self._state.state == "approved",
             approver=self._state.approver,
             reason=self._state.reason,
+            user_response=self._state.user_response,
             timed_out=self._state.state == "timed_out",
         )
+
+    async def _ask_by_webhook(self, input: ApprovalInput) -> None:
+        """The step's deadline is the approval's: extend it through the resume URL API."""
+        timeout = timedelta(seconds=input.timeout_secs) if input.timeout_secs else None
+        self._state.deadline = None
+        step = asyncio.create_task(webhook_and_wait(
+            input.webhook_url or "", {"user_response": "string"}, timeout=timeout, step="approval"))
+        await workflow.wait_condition(lambda: step.done() or self._state.state != "pending")
+        if not step.done():
+            step.cancel()  # decided by a signal meanwhile
+            with contextlib.suppress(asyncio.CancelledError, ResumeTimedOut, ResumeRevoked):
+                await step
+            return
+        try:
+            variables = step.result()
+        except ResumeTimedOut:
+            self._state.state = "timed_out"
+            return
+        except ResumeRevoked:
+            self._state.state, self._state.reason = "rejected", "the resume URL was revoked"
+            return
+        response = str(variables["user_response"])
+        self._state.user_response = response
+        if response.strip().lower() in APPROVING:
+            self._state.state, self._state.approver = "approved", "webhook"
+        else:
+            self._state.state, self._state.reason = "rejected", response
 
     @workflow.signal
     def approve(self, input: ApproveInput) -> None:

@@ -1,0 +1,56 @@
+"""Payloads of the "webhook and wait" step (seed 003)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from workflows._common import Payload
+
+VariableType = Literal["string", "number", "boolean", "file"]
+
+OPEN_RESUME_STEP_ACTIVITY = "openResumeStep"
+DELIVER_WEBHOOK_ACTIVITY = "deliverWebhook"
+# The one signal the gateway sends for every resume step: resume, revoke or extend.
+RESUME_SIGNAL = "signalway_resume"
+
+
+class OpenResumeStepInput(Payload):
+    workflow_id: str
+    run_id: str
+    step: str
+    project: str | None
+    variables: dict[str, VariableType]
+    deadline: datetime | None
+
+
+class ResumeStepOpened(Payload):
+    # Not a secret: the resume token is an HMAC of it under the worker's resume secret, so the
+    # resume URL itself never enters Temporal history.
+    nonce: str
+
+
+class DeliverWebhookInput(Payload):
+    url: str
+    nonce: str
+    workflow_id: str
+    run_id: str
+    step: str
+    variables: dict[str, VariableType]
+    deadline: datetime | None
+
+
+class ResumeAudit(Payload):
+    at: datetime
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+class ResumeSignal(Payload):
+    step: str = Field(min_length=1, max_length=200)
+    action: Literal["resume", "revoke", "extend"]
+    variables: dict[str, Any] | None = None
+    deadline: datetime | None = None
+    audit: ResumeAudit | None = None
