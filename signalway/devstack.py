@@ -109,7 +109,7 @@ def run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: i
             url = f"http://127.0.0.1:{gateway_port}"
             _wait_ready(url, children)
         token = mint(secret, project=DEV_PROJECT, user=DEV_USER, ttl_seconds=30 * 24 * 3600)
-        _banner(url, ui_port, temporal_port, redis_port, token, api_key, data_dir)
+        _banner(url, ui_port, temporal_port, redis_port, token, api_key, data_dir, env["SIGNALWAY_WEBHOOK_SECRET"])
         while not stopping:
             for child in children:
                 if not child.running():
@@ -129,7 +129,7 @@ def run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: i
 
 
 def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: str, api_key: str,
-            data_dir: Path) -> None:
+            data_dir: Path, webhook_secret: str = "") -> None:
     curl_start = (
         f"curl -s -X POST {url}/api/v1/durable/workflows \\\n"
         f"  -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
@@ -151,7 +151,8 @@ def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: 
         f"[bold]Temporal Web UI[/]  http://127.0.0.1:{ui_port}\n"
         f"[bold]Temporal[/]         127.0.0.1:{temporal_port}    [bold]Redis[/] redis://127.0.0.1:{redis_port}\n"
         f"[bold]State and logs[/]   {data_dir.resolve()}\n"
-        f"[bold]Dev API key[/]      {api_key}   (durable surface: `Authorization: <key>`)",
+        f"[bold]Dev API key[/]      {api_key}   (durable surface: `Authorization: <key>`)\n"
+        f"[bold]Webhook secret[/]   {webhook_secret}   (verify webhook-and-wait deliveries)",
         title="Signalway is running", border_style="green",
     ))
     console.print(f"\nDev token (project {DEV_PROJECT!r}, user {DEV_USER!r}, valid 30 days):\n")
