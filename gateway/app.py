@@ -16,12 +16,13 @@ from gateway.deps import Services
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from gateway.redis_service import RedisService
-from gateway.routes import durable, resume, runs, system, updates
+from gateway.routes import durable, events, resume, runs, system, updates
 from gateway.settings import GatewaySettings
 from gateway.temporal_service import TemporalService
 from gateway.updates_hub import RunClosed, UpdatesHub
 from signalway.resume import ResumeStore
 from signalway.temporal import connect
+from signalway.triggers import TriggerStore
 from signalway.updates import UpdateStore
 
 log = logging.getLogger("signalway.gateway")
@@ -61,6 +62,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             updates=UpdateStore(redis.redis, max_per_run=settings.updates_max_per_run,
                                 ttl_seconds=settings.updates_ttl_seconds),
             resume=ResumeStore(redis.redis),
+            triggers=TriggerStore(redis.redis),
         )
         log.info("gateway ready: temporal=%s redis=%s", settings.temporal_address, settings.redis_url)
         try:
@@ -70,7 +72,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             await redis.close()
 
     return Starlette(
-        routes=[*system.ROUTES, *durable.ROUTES, *runs.ROUTES, *updates.ROUTES, *resume.ROUTES],
+        routes=[*system.ROUTES, *durable.ROUTES, *runs.ROUTES, *updates.ROUTES, *resume.ROUTES, *events.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

@@ -13,6 +13,7 @@ from gateway.settings import GatewaySettings
 from gateway.temporal_service import TemporalService
 from gateway.updates_hub import UpdatesHub
 from signalway.resume import ResumeStore
+from signalway.triggers import TriggerStore
 from signalway.updates import UpdateStore
 
 
@@ -26,6 +27,7 @@ class Services:
     hub: UpdatesHub
     updates: UpdateStore
     resume: ResumeStore
+    triggers: TriggerStore
 
 
 def services(request: Request) -> Services:

@@ -45,6 +45,11 @@ class GatewaySettings(CommonSettings):
     max_file_bytes: int = Field(
         524_288, ge=1, description="Largest base64 `file` variable accepted by a resume URL (decoded bytes)."
     )
+    early_event_prefixes: list[str] = Field(
+        default_factory=list,
+        description='Event-key prefixes whose events are held when no trigger waits yet (JSON list, e.g. ["order:"]).',
+    )
+    early_event_ttl_seconds: int = Field(3600, ge=1, le=30 * 86400, description="How long an early event is held.")
     access_log: bool = Field(False, description="Log one line per request.")
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from worker.activities import Activities
 from worker.resume import ResumeActivities
 from worker.settings import WorkerSettings
+from worker.triggers import TriggerActivities
 from workflows.registry import WORKFLOWS
 
 
@@ -36,11 +37,13 @@ def build_worker(
         webhook_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         public_url=settings.public_url,
     )
+    triggers = TriggerActivities(deps.redis)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=[activities.publish_update, activities.process_document, resume.open_step, resume.deliver],
+        activities=[activities.publish_update, activities.process_document, resume.open_step, resume.deliver,
+                    triggers.register, triggers.settle],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),

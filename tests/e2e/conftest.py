@@ -66,6 +66,7 @@ def gateway_env(stack: Stack, port: int, secret: str, public_pem: str, **extra: 
         "SIGNALWAY_MAX_BODY_BYTES": str(64 * 1024),
         "SIGNALWAY_QUERY_TIMEOUT_SECONDS": "1",
         "SIGNALWAY_RESUME_RATE_LIMIT_PER_MINUTE": "10000",
+        "SIGNALWAY_EARLY_EVENT_PREFIXES": json.dumps(["order:early-"]),
         **extra,
     }
 

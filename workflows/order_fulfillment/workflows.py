@@ -1,6 +1,7 @@
 """Waits for `order:<id>:paid`, then `order:<id>:shipped`, within one overall timeout.
 
-Events arrive as the `event_received` signal (the event-trigger surface sends it).
+Each is a `wait_for_event` trigger (send with `POST /v1/events/order:<id>:paid/send`); the
+`event_received` signal delivers an event by another path (e.g. the durable surface).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows._common import EventReceived
+    from workflows.event_wait import EventCanceled, EventTimedOut, deliver_event, wait_for_event
     from workflows.order_fulfillment.models import OrderInput, OrderResult
 
 
@@ -28,15 +30,17 @@ class OrderFulfillmentWorkflow:
         outcome: dict[str, Any] = {}
         try:
             for step in ("paid", "shipped"):
-                key = f"order:{input.order_id}:{step}"
-                remaining = (deadline - workflow.now()).total_seconds()
+                remaining = max(deadline - workflow.now(), timedelta(milliseconds=1))
                 try:
-                    await workflow.wait_condition(
-                        lambda key=key: key in self._events, timeout=timedelta(seconds=max(remaining, 0.001))
+                    outcome[step] = await wait_for_event(
+                        f"order:{input.order_id}:{step}", timeout=remaining,
+                        request_payload={"order_id": input.order_id, "step": step},
+                        reregister_every=timedelta(seconds=input.reregister_secs),
                     )
-                except TimeoutError:
+                except EventTimedOut:
                     return OrderResult(status="timed_out", **outcome)
-                outcome[step] = self._events[key]
+                except EventCanceled:
+                    return OrderResult(status="canceled", **outcome)
         except asyncio.CancelledError:
             # A cancelled order is a business outcome, reported as a result.
             return OrderResult(status="canceled", **outcome)
@@ -45,6 +49,7 @@ class OrderFulfillmentWorkflow:
     @workflow.signal
     def event_received(self, input: EventReceived) -> None:
         self._events.setdefault(input.event_key, input.payload)
+        deliver_event(input.event_key, input.payload)
 
     @workflow.query
     def get_received_events(self) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""Activities of the "wait for an event" step: register and settle triggers in Redis."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import redis.asyncio as aioredis
+from temporalio import activity
+
+from signalway.triggers import TriggerStore
+from workflows.event_wait import (
+    REGISTER_TRIGGER_ACTIVITY,
+    SETTLE_TRIGGER_ACTIVITY,
+    RegisterTriggerInput,
+    SettleTriggerInput,
+    TriggerRegistered,
+)
+
+
+def _us(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
+
+
+class TriggerActivities:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._store = TriggerStore(redis)
+
+    @activity.defn(name=REGISTER_TRIGGER_ACTIVITY)
+    async def register(self, input: RegisterTriggerInput) -> TriggerRegistered:
+        registered = await self._store.register(
+            project=input.project, id=input.trigger_id, event_key=input.event_key, source_type="workflow_step",
+            workflow_id=input.workflow_id, run_id=input.run_id, step_run_id=input.step_run_id, job_run_id=None,
+            request_payload=input.request_payload, timeout_secs=input.timeout_secs,
+            requested_us=_us(input.requested_at), expires_us=_us(input.expires_at),
+        )
+        return TriggerRegistered(status=registered.status, payload=registered.payload)
+
+    @activity.defn(name=SETTLE_TRIGGER_ACTIVITY)
+    async def settle(self, input: SettleTriggerInput) -> None:
+        payload = json.dumps(input.payload) if input.status == "received" else ""
+        await self._store.settle(input.project, input.trigger_id, input.status, error=input.error or "",
+                                 payload=payload)

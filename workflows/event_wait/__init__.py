@@ -1,0 +1,24 @@
+from workflows.event_wait.models import (
+    REGISTER_TRIGGER_ACTIVITY,
+    SETTLE_TRIGGER_ACTIVITY,
+    TRIGGER_SIGNAL,
+    RegisterTriggerInput,
+    SettleTriggerInput,
+    TriggerMessage,
+    TriggerRegistered,
+)
+from workflows.event_wait.steps import EventCanceled, EventTimedOut, deliver_event, wait_for_event
+
+__all__ = [
+    "REGISTER_TRIGGER_ACTIVITY",
+    "SETTLE_TRIGGER_ACTIVITY",
+    "TRIGGER_SIGNAL",
+    "EventCanceled",
+    "EventTimedOut",
+    "RegisterTriggerInput",
+    "SettleTriggerInput",
+    "TriggerMessage",
+    "TriggerRegistered",
+    "deliver_event",
+    "wait_for_event",
+]

@@ -1,0 +1,138 @@
+"""`wait_for_event`: wait durably for an external event identified by a key.
+
+    registerTrigger (activity, idempotent)   the trigger in Redis (an index; re-registered
+                                             on an interval so it survives a Redis loss)
+    wait for `signalway_trigger`             received | canceled, or a Temporal timer
+    settleTrigger (activity)                 the outcome recorded in the registry
+
+The timeout is a Temporal timer, so it fires with no gateway running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from signalway import search_attributes as sa
+    from workflows.event_wait.models import (
+        REGISTER_TRIGGER_ACTIVITY,
+        SETTLE_TRIGGER_ACTIVITY,
+        TRIGGER_SIGNAL,
+        RegisterTriggerInput,
+        SettleTriggerInput,
+        TriggerMessage,
+        TriggerRegistered,
+    )
+
+DEFAULT_TIMEOUT = timedelta(days=30)
+REREGISTER_EVERY = timedelta(minutes=5)
+_SHORT = timedelta(seconds=10)
+
+
+class EventTimedOut(ApplicationError):
+    def __init__(self, event_key: str) -> None:
+        super().__init__(f"no event {event_key!r} arrived in time", type="EventTimedOut", non_retryable=True)
+
+
+class EventCanceled(ApplicationError):
+    def __init__(self, event_key: str) -> None:
+        super().__init__(f"the wait for {event_key!r} was canceled", type="EventCanceled", non_retryable=True)
+
+
+@dataclass
+class _Waits:
+    outcomes: dict[str, TriggerMessage] = field(default_factory=dict)  # by event key, first wins
+
+    def on_signal(self, message: Any) -> None:
+        self.deliver(message if isinstance(message, TriggerMessage) else TriggerMessage.model_validate(message))
+
+    def deliver(self, message: TriggerMessage) -> None:
+        self.outcomes.setdefault(message.event_key, message)
+
+
+def _waits() -> _Waits:
+    """Per-run state on the workflow instance; events that arrive before their wait are kept."""
+    instance = workflow.instance()
+    waits: _Waits | None = getattr(instance, "_signalway_event_waits", None)
+    if waits is None:
+        waits = _Waits()
+        instance._signalway_event_waits = waits  # type: ignore[attr-defined]
+        workflow.set_signal_handler(TRIGGER_SIGNAL, waits.on_signal)
+    return waits
+
+
+def deliver_event(event_key: str, payload: Any) -> None:
+    """For a workflow's own signal handler (e.g. `event_received`): an event by another path."""
+    _waits().deliver(TriggerMessage(event_key=event_key, action="received", payload=payload))
+
+
+async def _settle(project: str, trigger_id: str, status: str, payload: Any = None, error: str | None = None) -> None:
+    await workflow.execute_activity(
+        SETTLE_TRIGGER_ACTIVITY,
+        SettleTriggerInput(project=project, trigger_id=trigger_id, status=status, payload=payload, error=error),
+        start_to_close_timeout=_SHORT,
+    )
+
+
+async def wait_for_event(
+    event_key: str,
+    *,
+    timeout: timedelta | None = None,  # noqa: ASYNC109 - a durable timer, not an asyncio timeout
+    request_payload: Any = None,
+    reregister_every: timedelta = REREGISTER_EVERY,
+) -> Any:
+    """Wait for the event `event_key` and return its payload.
+
+    Raises `EventTimedOut` when the timeout passes first and `EventCanceled` when the trigger
+    was cancelled (`DELETE /v1/events/{key}`). Cancelling the workflow cancels the trigger.
+    """
+    waits = _waits()
+    info = workflow.info()
+    project = info.typed_search_attributes.get(sa.PROJECT) or "default"
+    timeout = timeout or DEFAULT_TIMEOUT
+    requested = workflow.now()
+    expires = requested + timeout
+    registration = RegisterTriggerInput(
+        project=project, trigger_id=str(workflow.uuid4()), event_key=event_key, workflow_id=info.workflow_id,
+        run_id=info.run_id, step_run_id=f"{info.run_id}:{event_key}", request_payload=request_payload,
+        timeout_secs=timeout.total_seconds(), requested_at=requested, expires_at=expires,
+    )
+
+    async def register() -> None:
+        registered: TriggerRegistered = await workflow.execute_activity(
+            REGISTER_TRIGGER_ACTIVITY, registration, result_type=TriggerRegistered, start_to_close_timeout=_SHORT)
+        if registered.status == "conflict":
+            raise ApplicationError(f"another run already waits for {event_key!r}", type="EventKeyInUse",
+                                   non_retryable=True)
+        if registered.status == "received":  # an early event, or a send we have not heard of yet
+            waits.deliver(TriggerMessage(event_key=event_key, action="received", payload=registered.payload))
+
+    try:
+        await register()
+        while event_key not in waits.outcomes:
+            remaining = expires - workflow.now()
+            if remaining <= timedelta(0):
+                await _settle(project, registration.trigger_id, "timed_out", error="timed out")
+                raise EventTimedOut(event_key)
+            try:
+                await workflow.wait_condition(lambda: event_key in waits.outcomes,
+                                              timeout=min(remaining, reregister_every))
+            except TimeoutError:
+                if workflow.now() < expires:
+                    await register()  # idempotent; restores the trigger if Redis lost it
+    except asyncio.CancelledError:
+        # The run was cancelled: its trigger stops waiting too (activities still run here).
+        await _settle(project, registration.trigger_id, "canceled", error="workflow canceled")
+        raise
+    outcome = waits.outcomes.pop(event_key)
+    if outcome.action == "canceled":
+        raise EventCanceled(event_key)
+    # A no-op when the gateway's send already recorded it; records events that came another way.
+    await _settle(project, registration.trigger_id, "received", payload=outcome.payload)
+    return outcome.payload
