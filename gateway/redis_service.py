@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.errors import BackendUnavailable
 from gateway.temporal_service import RunFacts
+from signalway.redis_connect import close, connect
 
 RUN_INDEX_TTL_SECONDS = 90 * 24 * 3600
 _RUN_KEY = "signalway:run:{run_id}"
@@ -25,9 +26,7 @@ class RedisService:
 
     @classmethod
     def from_url(cls, url: str, *, retry_after_seconds: int) -> RedisService:
-        client = aioredis.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
+        client = connect(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
         return cls(client, retry_after_seconds=retry_after_seconds)
 
     @contextmanager
@@ -87,4 +86,4 @@ class RedisService:
         return workflow_id, RunFacts(**data)
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await close(self.redis)

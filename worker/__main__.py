@@ -8,9 +8,10 @@ import signal
 import sys
 
 import httpx
-import redis.asyncio as aioredis
 
-from signalway.temporal import connect
+from signalway.redis_connect import close as close_redis
+from signalway.redis_connect import connect
+from signalway.temporal import connect as connect_temporal
 from worker.build import WorkerDeps, build_worker
 from worker.settings import WorkerSettings
 
@@ -18,8 +19,8 @@ log = logging.getLogger("signalway.worker")
 
 
 async def run(settings: WorkerSettings) -> None:
-    client = await connect(settings, identity=None)
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    client = await connect_temporal(settings, identity=None)
+    redis = connect(settings.redis_url)
     http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     try:
         worker = build_worker(client, WorkerDeps(redis=redis, http=http), settings)
@@ -36,7 +37,7 @@ async def run(settings: WorkerSettings) -> None:
         log.info("worker stopped")
     finally:
         await http.aclose()
-        await redis.aclose()
+        await close_redis(redis)
 
 
 def main(settings: WorkerSettings | None = None) -> None:
