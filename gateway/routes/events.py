@@ -284,7 +284,7 @@ async def purge(request: Request) -> Response:
     return JSONResponse(result.model_dump())
 
 
-async def get_trigger(request: Request) -> Response:
+async def _keyed(request: Request) -> tuple[Services, Principal, str, Trigger]:
     svc = services(request)
     who = _who(request)
     key = _key(request)
@@ -292,17 +292,17 @@ async def get_trigger(request: Request) -> Response:
         trigger = await svc.triggers.by_key(who.project, key)
     if trigger is None:
         raise _missing(key)
+    return svc, who, key, trigger
+
+
+async def get_trigger(request: Request) -> Response:
+    *_, trigger = await _keyed(request)
     return JSONResponse(_out(trigger))
 
 
 async def cancel_trigger(request: Request) -> Response:
-    svc = services(request)
-    who = _who(request)
-    key = _key(request)
+    svc, who, key, trigger = await _keyed(request)
     with svc.redis.errors():
-        trigger = await svc.triggers.by_key(who.project, key)
-        if trigger is None:
-            raise _missing(key)
         outcome = await svc.triggers.settle(who.project, trigger.id, "canceled", error="canceled by " + who.initiated_by)
     if outcome not in ("ok", "canceled"):
         raise Conflict(f"The trigger {key!r} is {outcome}; only a waiting trigger can be canceled.")

@@ -9,7 +9,7 @@ import re
 import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -33,6 +33,7 @@ from gateway.errors import (
     UnknownSignal,
     UnknownUpdate,
     UnknownWorkflowType,
+    Unprocessable,
     WorkflowClosed,
     WorkflowNotFound,
 )
@@ -499,10 +500,28 @@ async def terminate_run(request: Request) -> Response:
     return await _action(request, cancel=False)
 
 
-def _handler_actions(workflow_id: str, run_id: str, kind: str, names: tuple[str, ...]) -> list[AllowedAction]:
-    operation = {"signal": "signalRun", "query": "queryRun", "update": "updateRun"}[kind]
-    return [AllowedAction(rel=f"send-{kind}", hint=name, href=f"{BASE}/runs/{workflow_id}/{run_id}/{kind}/{name}",
-                          operation_id=operation) for name in names]
+# kind → (error, path segment, operation id, what the run does with the ones it knows)
+_HANDLER_KINDS: dict[str, tuple[type[Unprocessable], str, str, str]] = {
+    "signals": (UnknownSignal, "signal", "signalRun", "accepts"),
+    "queries": (UnknownQuery, "query", "queryRun", "answers"),
+    "updates": (UnknownUpdate, "update", "updateRun", "handles"),
+}
+
+
+async def require_handler(svc: Services, workflow_id: str, run_id: str, workflow_type: str,
+                          kind: Literal["signals", "queries", "updates"], name: str) -> None:
+    """422 naming what the run does handle, when it has no `kind` handler called `name`."""
+    known = await handler_set(svc, workflow_id, run_id, workflow_type, kind, name)
+    if known.accepts(name):
+        return
+    error, segment, operation, verb = _HANDLER_KINDS[kind]
+    raise error(
+        f"Workflow {workflow_id} ({workflow_type}) has no {segment} {name!r}; "
+        f"it {verb}: {', '.join(known.names) or 'none'}.",
+        allowed_actions=[AllowedAction(rel=f"send-{segment}", hint=n, operation_id=operation,
+                                       href=f"{BASE}/runs/{workflow_id}/{run_id}/{segment}/{n}")
+                         for n in known.names],
+    )
 
 
 async def signal_run(request: Request) -> Response:
@@ -523,13 +542,7 @@ async def signal_run(request: Request) -> Response:
             raise _missing(workflow_id, run_id)
         if is_running is False:
             raise _closed(workflow_id, run_id)
-        accepted = await handler_set(svc, workflow_id, run_id, facts.workflow_type, "signals", name)
-        if not accepted.accepts(name):
-            raise UnknownSignal(
-                f"Workflow {workflow_id} ({facts.workflow_type}) does not accept signal {name!r}; "
-                f"it accepts: {', '.join(accepted.names) or 'no signals'}.",
-                allowed_actions=_handler_actions(workflow_id, run_id, "signal", accepted.names),
-            )
+        await require_handler(svc, workflow_id, run_id, facts.workflow_type, "signals", name)
         args = handler_args(facts.workflow_type, "signals", name, payload, what="signal payload")
         try:
             return await svc.temporal.signal(workflow_id, run_id, name, args, request_id=request_id)
@@ -548,13 +561,7 @@ async def query_run(request: Request) -> Response:
     workflow_id, run_id = run_ids(request)
     name = request.path_params["query_name"]
     desc = await describe_run(svc, who, workflow_id, run_id)
-    known = await handler_set(svc, workflow_id, run_id, desc.workflow_type, "queries", name)
-    if not known.accepts(name):
-        raise UnknownQuery(
-            f"Workflow {workflow_id} ({desc.workflow_type}) has no query {name!r}; "
-            f"it answers: {', '.join(known.names) or 'no queries'}.",
-            allowed_actions=_handler_actions(workflow_id, run_id, "query", known.names),
-        )
+    await require_handler(svc, workflow_id, run_id, desc.workflow_type, "queries", name)
     return _json(await svc.temporal.query(workflow_id, run_id, name, []))
 
 
@@ -567,13 +574,7 @@ async def update_run(request: Request) -> Response:
 
     async def run_update(update_id: str | None) -> Any:
         desc = await describe_open_run(svc, who, workflow_id, run_id)
-        known = await handler_set(svc, workflow_id, run_id, desc.workflow_type, "updates", name)
-        if not known.accepts(name):
-            raise UnknownUpdate(
-                f"Workflow {workflow_id} ({desc.workflow_type}) has no update {name!r}; "
-                f"it handles: {', '.join(known.names) or 'no updates'}.",
-                allowed_actions=_handler_actions(workflow_id, run_id, "update", known.names),
-            )
+        await require_handler(svc, workflow_id, run_id, desc.workflow_type, "updates", name)
         args = handler_args(desc.workflow_type, "updates", name, payload, what="update payload")
         return await svc.temporal.update(workflow_id, run_id, name, args, update_id=update_id)
 
