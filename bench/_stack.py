@@ -1,0 +1,200 @@
+"""A throwaway local stack for the benchmarks, or an already-running gateway.
+
+    with stack_from_args(args) as stack:
+        stack.gateway_url, stack.token, stack.temporal_address, stack.temporal_http_url
+
+`local_stack()` starts, on free ports in a temp dir: the Temporal dev server (headless, SQLite
+with WAL pragmas, Signalway's search attributes, and its HTTP API on `--http-port`), Redis
+(no persistence), one worker (`python -m worker`) and one gateway (`python -m signalway
+gateway`); it waits for the gateway's /readyz and stops everything, in reverse order, at the
+end. Nothing here is used by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/, not the repo, on sys.path
+    sys.path.insert(0, str(ROOT))
+
+from signalway.localstack import (  # noqa: E402
+    ManagedProcess,
+    StackError,
+    free_port,
+    start_redis,
+    start_temporal,
+)
+from signalway.tokens import mint  # noqa: E402
+
+PROJECT = "bench"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+USER = "bench"
+
+
+@dataclass
+class Stack:
+    gateway_url: str
+    token: str
+    temporal_address: str | None = None  # host:port of the frontend (gRPC), for SDK clients
+    temporal_http_url: str | None = None  # Temporal's own HTTP API (start-dev --http-port)
+    namespace: str = "default"
+    data_dir: Path | None = None
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, all threads) each local process has used so far."""
+        out: dict[str, float] = {}
+        for process in self.processes:
+            try:
+                fields = Path(f"/proc/{process.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[process.name] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return out
+
+    def check_alive(self) -> None:
+        """Raise if a process of a local stack died (e.g. during a load run)."""
+        for process in self.processes:
+            if not process.running():
+                raise StackError(f"{process.name} exited ({process.popen.returncode}):\n{process.tail(30)}")
+
+
+def wait_ready(url: str, processes: list[ManagedProcess], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        for process in processes:
+            if not process.running():
+                raise StackError(f"{process.name} exited early:\n{process.tail(30)}")
+        try:
+            answer = httpx.get(f"{url}/readyz", timeout=3)
+            if answer.status_code == 200:
+                return
+            last = f"{answer.status_code} {answer.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise StackError(f"the gateway at {url} was not ready within {timeout:.0f}s (last: {last})")
+
+
+@contextmanager
+def local_stack(*, keep: bool = False, log: bool = True) -> Iterator[Stack]:
+    """Temporal + Redis + worker + gateway on free ports; all stopped on exit.
+
+    `keep` leaves the temp dir (logs, SQLite file) behind for a look afterwards.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="signalway-bench-"))
+    processes: list[ManagedProcess] = []
+    host = "127.0.0.1"
+    temporal_port, http_port, redis_port, gateway_port = free_port(), free_port(), free_port(), free_port()
+    secret = secrets.token_urlsafe(48)  # 64 characters, well over the 32 bytes HS256 needs
+    env = {
+        "SIGNALWAY_TEMPORAL_ADDRESS": f"{host}:{temporal_port}",
+        "SIGNALWAY_REDIS_URL": f"redis://{host}:{redis_port}/0",
+        "SIGNALWAY_JWT_SECRET": secret,
+        "SIGNALWAY_API_KEYS": json.dumps({}),
+        "SIGNALWAY_HOST": host,
+        "SIGNALWAY_PORT": str(gateway_port),
+        "SIGNALWAY_ACCESS_LOG": "false",
+        "SIGNALWAY_LOG_LEVEL": "WARNING",
+    }
+    started = time.monotonic()
+    try:
+        if log:
+            print(f"starting Temporal, Redis, worker and gateway in {data_dir} …", file=sys.stderr)
+        # start_temporal takes --http-port: Temporal's own HTTP API is a comparison point.
+        processes.append(start_temporal(data_dir / "temporal", port=temporal_port, ui_port=None,
+                                        http_port=http_port, host=host, timeout=90))
+        processes.append(start_redis(data_dir / "redis", port=redis_port, host=host, persistent=False))
+        python = sys.executable
+        processes.append(ManagedProcess("worker", [python, "-m", "worker"], env=env,
+                                        log_path=data_dir / "worker.log", cwd=ROOT))
+        processes.append(ManagedProcess("gateway", [python, "-m", "signalway", "gateway"], env=env,
+                                        log_path=data_dir / "gateway.log", cwd=ROOT))
+        url = f"http://{host}:{gateway_port}"
+        wait_ready(url, processes)
+        if log:
+            print(f"stack ready in {time.monotonic() - started:.1f}s: gateway {url}, "
+                  f"Temporal {host}:{temporal_port} (HTTP API :{http_port})", file=sys.stderr)
+        yield Stack(
+            gateway_url=url,
+            token=mint(secret, project=PROJECT, user=USER, ttl_seconds=6 * 3600),
+            temporal_address=f"{host}:{temporal_port}",
+            temporal_http_url=f"http://{host}:{http_port}",
+            data_dir=data_dir,
+            processes=processes,
+        )
+    finally:
+        # Gateway first, then the worker, then the backends.
+        for process in reversed(processes):
+            process.stop()
+        if keep:
+            print(f"logs and data kept in {data_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def add_stack_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("target (default: a throwaway local stack)")
+    group.add_argument("--url", help="an already-running gateway, e.g. http://127.0.0.1:8000")
+    group.add_argument("--token", help="Bearer JWT for --url (e.g. from `signalway token`)")
+    group.add_argument("--temporal", default=None,
+                       help="with --url: the Temporal frontend host:port, for SDK clients")
+    group.add_argument("--temporal-http", default=None,
+                       help="with --url: Temporal's HTTP API base URL (start-dev --http-port)")
+    group.add_argument("--namespace", default="default", help="with --url: Temporal namespace")
+    group.add_argument("--keep", action="store_true", help="keep the local stack's temp dir (logs)")
+
+
+@contextmanager
+def stack_from_args(args: argparse.Namespace) -> Iterator[Stack]:
+    if args.url:
+        if not args.token:
+            raise SystemExit("--url needs --token (a Bearer JWT the gateway accepts)")
+        url = args.url.rstrip("/")
+        wait_ready(url, [], timeout=10)
+        yield Stack(gateway_url=url, token=args.token, temporal_address=args.temporal,
+                    temporal_http_url=args.temporal_http.rstrip("/") if args.temporal_http else None,
+                    namespace=args.namespace)
+        return
+    with ExitStack() as stack:
+        yield stack.enter_context(local_stack(keep=args.keep))
+
+
+async def create_durable(stack: Stack, workflow_type: str, inputs: list[dict[str, object]], *,
+                         concurrency: int = 16) -> list[str]:
+    """Start one workflow per input through the gateway's durable API; their ids, in order."""
+    ids: list[str | None] = [None] * len(inputs)
+    queue = list(enumerate(inputs))
+    async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.headers, timeout=30) as http:
+
+        async def worker() -> None:
+            while queue:
+                index, value = queue.pop()
+                answer = await http.post("/api/v1/durable/workflows",
+                                         json={"workflow_type": workflow_type, "input": value})
+                if answer.status_code != 201:
+                    raise StackError(f"creating {workflow_type}: {answer.status_code} {answer.text[:300]}")
+                ids[index] = answer.json()["id"]
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return [i for i in ids if i is not None]
