@@ -46,6 +46,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gateway-route", choices=("runs", "durable"), default="runs",
                         help="runs: POST /api/v1/workflows/runs/{wid}/{rid}/signal/{name} (200); "
                              "durable: POST /api/v1/durable/workflows/{id}/signal (202)")
+    parser.add_argument("--minimal", action="store_true",
+                        help="gateway requests send `Prefer: return=minimal` (no delivery receipt lookup)")
     parser.add_argument("--workflows", type=int, default=128, help="runs to spread the signals over")
     parser.add_argument("--duration", type=float, default=6, help="seconds per measured run")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per client and concurrency")
@@ -315,7 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             requests, expected = gateway_requests(args.gateway_route, targets)
             scripts[GATEWAY] = (stack.gateway_url, write_script(
                 Path(tmp), "gateway", method="POST", requests=requests, expected=expected,
-                headers={**stack.headers, "Content-Type": "application/json"}))
+                headers={**stack.headers, "Content-Type": "application/json",
+                         **({"Prefer": "return=minimal"} if args.minimal else {})}))
         if HTTP_API in clients:
             assert stack.temporal_http_url
             scripts[HTTP_API] = (stack.temporal_http_url, write_script(

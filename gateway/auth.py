@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 import jwt
@@ -31,6 +32,9 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+_VERIFIED_MAX = 10_000
+
+
 class Authenticator:
     def __init__(self, settings: GatewaySettings) -> None:
         self._keys: list[tuple[str, str]] = []
@@ -43,6 +47,7 @@ class Authenticator:
         # Looked up by digest: the table never holds the raw keys, and a dict lookup on a
         # digest leaks nothing useful about a key through timing.
         self._api_keys = {_digest(key): project for key, project in settings.api_keys.items()}
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def authenticate(self, authorization: str | None, *, allow_api_key: bool) -> Principal:
         if not authorization:
@@ -61,6 +66,18 @@ class Authenticator:
         return self._decode_jwt(token)
 
     def _decode_jwt(self, token: str) -> Principal:
+        # A token verified before is not verified again until it expires: the signature check
+        # is most of the gateway's own work on a hot signal path.
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        principal, expires = self._verify_jwt(token)
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify_jwt(self, token: str) -> tuple[Principal, float]:
         if not self._keys:
             raise Unauthorized("Unknown API key.")
         try:
@@ -90,4 +107,4 @@ class Authenticator:
         user, project = claims["sub"], claims["project"]
         if not isinstance(user, str) or not isinstance(project, str) or not user or not project:
             raise Unauthorized("Claims `sub` and `project` must be non-empty strings.")
-        return Principal(user=user, project=project, permissions=frozenset(permissions))
+        return Principal(user=user, project=project, permissions=frozenset(permissions)), float(claims["exp"])

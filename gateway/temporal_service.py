@@ -450,9 +450,11 @@ class TemporalService:
         return handle.result_run_id
 
     async def signal(
-        self, workflow_id: str, run_id: str, name: str, args: Sequence[Any], *, request_id: str | None
+        self, workflow_id: str, run_id: str, name: str, args: Sequence[Any], *, request_id: str | None,
+        receipt: bool = True,
     ) -> int | None:
-        """Signal a run; returns the history event id that recorded it when it can be found.
+        """Signal a run; returns the history event id that recorded it when it can be found
+        (`receipt=False` skips that lookup, one Temporal read, and returns None).
 
         `request_id` is recorded by Temporal on the signal event and deduplicates a retried
         request, so the same id never signals twice.
@@ -475,6 +477,8 @@ class TemporalService:
         except WorkflowNotFound:
             # The run may have closed between our describe and the signal.
             raise WorkflowClosed(f"Workflow {workflow_id} is closed; it takes no more signals.") from None
+        if not receipt:
+            return None
         async for event in self.newest_events(workflow_id, run_id):
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
                 if event.workflow_execution_signaled_event_attributes.request_id == request_id:

@@ -61,6 +61,12 @@ def handler_args(workflow_type: str, kind: Literal["signals", "updates"], name: 
     return [] if payload is None else [payload]
 
 
+def wants_receipt(request: Request) -> bool:
+    """A delivery receipt costs one Temporal read; `Prefer: return=minimal` (RFC 7240) skips it."""
+    prefer = request.headers.get("prefer", "")
+    return "return=minimal" not in prefer.replace(" ", "").lower()
+
+
 def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 255:

@@ -35,6 +35,7 @@ from gateway.routes._handlers import (
     handler_set,
     idempotency_key,
     once,
+    wants_receipt,
 )
 from gateway.routes.runs import index_run
 from gateway.routing import ApiRoute, Operation, Param, read_model, validate
@@ -265,7 +266,8 @@ async def signal_workflow(request: Request) -> Response:
                 ],
             )
         args = handler_args(desc.workflow_type, "signals", body.signal_type, body.payload, what="payload")
-        event_id = await svc.temporal.signal(workflow_id, desc.run_id, body.signal_type, args, request_id=request_id)
+        event_id = await svc.temporal.signal(workflow_id, desc.run_id, body.signal_type, args, request_id=request_id,
+                                             receipt=wants_receipt(request))
         return SignalAccepted(workflow_id=workflow_id, signal_type=body.signal_type, event_id=event_id).model_dump()
 
     # A retry with the same key answers as the first time, even once the signal closed the run.

@@ -46,6 +46,7 @@ from gateway.routes._handlers import (
     handler_set,
     idempotency_key,
     once,
+    wants_receipt,
 )
 from gateway.routing import ApiRoute, Operation, Param, read_json, read_model, validate
 from gateway.runs_schemas import (
@@ -530,6 +531,7 @@ async def signal_run(request: Request) -> Response:
     workflow_id, run_id = run_ids(request)
     name = request.path_params["signal_name"]
     payload = await read_json(request, required=False)
+    receipt = wants_receipt(request)
 
     async def send(request_id: str | None) -> int | None:
         # The hot path of a chat: a run's facts are cached, and a closed run is found by the
@@ -545,14 +547,17 @@ async def signal_run(request: Request) -> Response:
         await require_handler(svc, workflow_id, run_id, facts.workflow_type, "signals", name)
         args = handler_args(facts.workflow_type, "signals", name, payload, what="signal payload")
         try:
-            return await svc.temporal.signal(workflow_id, run_id, name, args, request_id=request_id)
+            return await svc.temporal.signal(workflow_id, run_id, name, args, request_id=request_id,
+                                             receipt=receipt)
         except WorkflowClosed:
             raise _closed(workflow_id, run_id) from None
 
     # A retry with the same key answers as the first time, even once the signal closed the run.
     event_id = await once(svc, project=who.project, scope="signal", key=idempotency_key(request),
                           request_fingerprint=fingerprint(workflow_id, run_id, name, payload), action=send)
-    return _json(Signalled(message=f"Workflow {run_id} signalled with {name}", event_id=event_id))
+    headers = {} if receipt else {"Preference-Applied": "return=minimal"}
+    return JSONResponse(Signalled(message=f"Workflow {run_id} signalled with {name}", event_id=event_id)
+                        .model_dump(mode="json"), headers=headers)
 
 
 async def query_run(request: Request) -> Response:

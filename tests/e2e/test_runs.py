@@ -141,9 +141,14 @@ async def test_signal_answers_with_the_event_that_recorded_it(http: httpx.AsyncC
     assert unknown["allowed_actions"][0]["href"] == f"{run_path(wid, rid)}/signal/UserInput"
     # UserInput needs a message: no body is a validation error, not a silent no-op.
     assert_problem(await http.post(f"{run_path(wid, rid)}/signal/UserInput"), 422, "invalid_request")
+    # Prefer: return=minimal (RFC 7240) skips the receipt lookup, one Temporal read.
+    minimal = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "quick"},
+                              headers={"Prefer": "return=minimal"})
+    assert minimal.status_code == 200 and minimal.json()["event_id"] is None
+    assert minimal.headers["preference-applied"] == "return=minimal"
     bye = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "bye"})
     assert bye.status_code == 200
-    assert (await wait_run(http, wid, rid, "COMPLETED"))["result"] == {"turns": 2}
+    assert (await wait_run(http, wid, rid, "COMPLETED"))["result"] == {"turns": 3}
 
 
 async def test_query_answers_and_unknown_query_is_422(http: httpx.AsyncClient) -> None:
