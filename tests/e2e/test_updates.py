@@ -326,3 +326,21 @@ async def test_a_gateway_restart_mid_stream_loses_nothing(own_gateway: OwnGatewa
         assert [int(f.id) for f in seen + resumed] == [1, 2, 3, 4, 5]
         assert [f.data["message"] for f in resumed] == ["m3", "m4"]
         await http.post(f"{run_path(wid, rid)}/actions/terminate")
+
+
+async def test_idle_streams_get_heartbeat_comments(own_gateway: OwnGateway, gateway: Gateway) -> None:
+    async with httpx.AsyncClient(base_url=own_gateway.url, headers=gateway.headers(), timeout=60) as http:
+        wid, rid = await a_run(http)
+        comments: list[str] = []
+
+        async def read() -> None:
+            async with http.stream("GET", f"{run_path(wid, rid)}/stream") as response:
+                async for line in response.aiter_lines():
+                    if line.startswith(":"):
+                        comments.append(line)
+                        if len(comments) == 2:
+                            return
+
+        await asyncio.wait_for(read(), 10)  # the own gateway pings every 0.5 s
+        assert all(c.startswith(": ping") for c in comments)
+        await http.post(f"{run_path(wid, rid)}/actions/terminate")
