@@ -86,9 +86,9 @@ if status == 'waiting' then
     return {'timed_out', id, ''}
   end
   move(P, id, 'received', now, {response_payload = payload, fingerprint = fp, received_us = now})
-  return {'received-now', id, fp}
+  return {'received-now', id, fp, redis.call('HGETALL', h)}
 end
-return {status, id, redis.call('HGET', h, 'fingerprint') or ''}
+return {status, id, redis.call('HGET', h, 'fingerprint') or '', redis.call('HGETALL', h)}
 """
 
 # ARGV: P, id, fingerprint. Undo a receive whose signal could not be delivered.
@@ -249,10 +249,17 @@ class TriggerStore:
         id = await self._redis.get(prefix(project) + "key:" + event_key)
         return await self.get(project, id.decode()) if id else None
 
-    async def send(self, project: str, event_key: str, payload: str, fingerprint: str) -> tuple[str, str, str]:
+    async def send(
+        self, project: str, event_key: str, payload: str, fingerprint: str
+    ) -> tuple[str, str, str, Trigger | None]:
+        """One round trip: (outcome, id, earlier fingerprint, the trigger after the send)."""
         result = await self._send(keys=[], args=[prefix(project), event_key, payload, fingerprint, now_us()])
-        outcome, id, earlier = (x.decode() if isinstance(x, bytes) else x for x in result)
-        return outcome, id, earlier
+        outcome, id, earlier = (x.decode() if isinstance(x, bytes) else x for x in result[:3])
+        trigger = None
+        if len(result) > 3 and result[3]:
+            flat = result[3]
+            trigger = Trigger.from_redis(dict(zip(flat[::2], flat[1::2], strict=True)))
+        return outcome, id, earlier, trigger
 
     async def unsend(self, project: str, id: str, fingerprint: str) -> None:
         await self._unsend(keys=[], args=[prefix(project), id, fingerprint])

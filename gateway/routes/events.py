@@ -145,21 +145,19 @@ async def _payload_text(request: Request) -> tuple[Any, str]:
 async def _signal(svc: Services, trigger: Trigger, message: TriggerMessage) -> None:
     if trigger.source_type != "workflow_step" or not trigger.workflow_id or not trigger.workflow_run_id:
         return  # a job waits on the stream; nothing to signal
+    # No receipt lookup: the trigger itself records the delivery.
     await svc.temporal.signal(trigger.workflow_id, trigger.workflow_run_id, TRIGGER_SIGNAL, [message],
-                              request_id=f"trigger-{trigger.id}-{message.action}")
+                              request_id=f"trigger-{trigger.id}-{message.action}", receipt=False)
 
 
 async def _send_one(svc: Services, project: str, key: str, payload: Any, text: str) -> Trigger | None:
     """Resolve one key's waiting trigger exactly once; None when the key has no trigger."""
     fp = fingerprint(payload)
     with svc.redis.errors():
-        outcome, id, earlier = await svc.triggers.send(project, key, text, fp)
-    if outcome == "missing":
+        outcome, id, earlier, trigger = await svc.triggers.send(project, key, text, fp)
+    if outcome == "missing" or trigger is None:
         return None
     if outcome == "received-now":
-        with svc.redis.errors():
-            trigger = await svc.triggers.get(project, id)
-        assert trigger is not None
         try:
             await _signal(svc, trigger, TriggerMessage(event_key=key, action="received", payload=payload))
         except (WorkflowClosed, WorkflowNotFound):
@@ -173,9 +171,6 @@ async def _send_one(svc: Services, project: str, key: str, payload: Any, text: s
                 await svc.triggers.unsend(project, id, fp)
             raise
         return trigger
-    with svc.redis.errors():
-        trigger = await svc.triggers.get(project, id)
-    assert trigger is not None
     if outcome == "received" and earlier == fp:
         return trigger  # the same event again: answered, not sent twice
     if outcome == "received":
@@ -324,9 +319,7 @@ async def send_event(request: Request) -> Response:
     async def send(_: str | None) -> dict[str, Any]:
         trigger = await _send_one(svc, who.project, key, payload, text)
         if trigger is not None:
-            with svc.redis.errors():
-                current = await svc.triggers.get(who.project, trigger.id)
-            return {"status": 200, "body": _out(current or trigger)}
+            return {"status": 200, "body": _out(trigger)}
         if not _early_allowed(svc, key):
             raise _missing(key)
         with svc.redis.errors():
@@ -364,9 +357,7 @@ async def send_prefix(request: Request) -> Response:
                 return False, ({**_out(current), "error": exc.detail} if current else None)
             if trigger is None:
                 return False, None
-            with svc.redis.errors():
-                current = await svc.triggers.get(who.project, trigger.id)
-            return True, _out(current or trigger)
+            return True, _out(trigger)
 
     results = await asyncio.gather(*[one(k) for k in keys])
     resolved = sum(1 for ok, _ in results if ok)

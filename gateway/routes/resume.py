@@ -218,7 +218,7 @@ async def send_user_signal(request: Request) -> Response:
                           audit=ResumeAudit(at=datetime.now(tz=UTC), client_ip=client_ip, user_agent=user_agent))
     try:
         await svc.temporal.signal(step.workflow_id, step.run_id, RESUME_SIGNAL, [signal],
-                                  request_id=f"resume-{step.hashed[:32]}")
+                                  request_id=f"resume-{step.hashed[:32]}", receipt=False)
     except (WorkflowClosed, WorkflowNotFound):
         with svc.redis.errors():
             await svc.resume.revert(step.hashed, fingerprint=resume_fingerprint)
@@ -286,7 +286,8 @@ async def revoke_step(request: Request) -> Response:
     if outcome not in ("ok", "revoked"):  # revoking twice is fine: the signal is sent again
         raise _not_waiting(step, outcome)
     await svc.temporal.signal(workflow_id, run_id, RESUME_SIGNAL,
-                              [ResumeSignal(step=step.step, action="revoke")], request_id=None)
+                              [ResumeSignal(step=step.step, action="revoke")], request_id=None,
+                              receipt=False)
     with svc.redis.errors():
         current = await svc.resume.get(step.hashed)
     return JSONResponse(view(current or step).model_dump())
@@ -305,7 +306,8 @@ async def extend_step(request: Request) -> Response:
         raise _not_waiting(step, outcome)
     deadline = datetime.fromtimestamp(deadline_ms / 1000, tz=UTC)
     await svc.temporal.signal(workflow_id, run_id, RESUME_SIGNAL,
-                              [ResumeSignal(step=step.step, action="extend", deadline=deadline)], request_id=None)
+                              [ResumeSignal(step=step.step, action="extend", deadline=deadline)], request_id=None,
+                              receipt=False)
     with svc.redis.errors():
         current = await svc.resume.get(step.hashed)
     return JSONResponse(view(current or step).model_dump())

@@ -45,3 +45,5 @@ class TriggerMessage(Payload):
     event_key: str = Field(min_length=1, max_length=1024)
     action: Literal["received", "canceled"]
     payload: Any = None
+    # False when the event came another way (a workflow's own signal): the step records it.
+    recorded: bool = True

@@ -69,7 +69,7 @@ def _waits() -> _Waits:
 
 def deliver_event(event_key: str, payload: Any) -> None:
     """For a workflow's own signal handler (e.g. `event_received`): an event by another path."""
-    _waits().deliver(TriggerMessage(event_key=event_key, action="received", payload=payload))
+    _waits().deliver(TriggerMessage(event_key=event_key, action="received", payload=payload, recorded=False))
 
 
 async def _settle(project: str, trigger_id: str, status: str, payload: Any = None, error: str | None = None) -> None:
@@ -133,6 +133,6 @@ async def wait_for_event(
     outcome = waits.outcomes.pop(event_key)
     if outcome.action == "canceled":
         raise EventCanceled(event_key)
-    # A no-op when the gateway's send already recorded it; records events that came another way.
-    await _settle(project, registration.trigger_id, "received", payload=outcome.payload)
+    if not outcome.recorded:  # the gateway's send (or an early event) already recorded it
+        await _settle(project, registration.trigger_id, "received", payload=outcome.payload)
     return outcome.payload
