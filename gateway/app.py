@@ -72,7 +72,8 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             await redis.close()
 
     return Starlette(
-        routes=[*system.ROUTES, *durable.ROUTES, *runs.ROUTES, *updates.ROUTES, *resume.ROUTES, *events.ROUTES],
+        # The hottest routes first: Starlette matches them in order.
+        routes=[*updates.ROUTES, *system.ROUTES, *durable.ROUTES, *runs.ROUTES, *resume.ROUTES, *events.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

@@ -38,6 +38,23 @@ class Metrics:
             "signalway_http_request_duration_seconds", "Time to the response start.", ["method", "route"],
             registry=self.registry,
         )
+        # labels() looks its child up under a lock on every call; the set of routes is small.
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def count(self, method: str, route: str, status: str) -> None:
+        key = (method, route, status)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = self.requests.labels(method, route, status)
+        child.inc()
+
+    def observe(self, method: str, route: str, seconds: float) -> None:
+        key = (method, route)
+        child = self._timers.get(key)
+        if child is None:
+            child = self._timers[key] = self.latency.labels(method, route)
+        child.observe(seconds)
 
 
 class RequestContextMiddleware:
@@ -64,14 +81,14 @@ class RequestContextMiddleware:
                 status = message["status"]
                 MutableHeaders(scope=message).append("X-Request-ID", request_id)
                 route = _route_template(scope)
-                self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+                self.metrics.observe(scope["method"], route, time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = _route_template(scope)
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.count(scope["method"], route, str(status))
             if self.access_log:
                 log.info("%s %s %d %.1fms", scope["method"], scope["path"], status,
                          (time.perf_counter() - started) * 1000)
@@ -94,10 +111,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
         length = Headers(scope=scope).get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await render(problem, scope["path"])(scope, receive, send)
+            await render(self._too_large(), scope["path"])(scope, receive, send)
             return
         seen = 0
 
@@ -108,7 +124,10 @@ class BodyLimitMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     # Raised inside the endpoint's body read: the exception handlers render it.
-                    raise problem
+                    raise self._too_large()
             return message
 
         await self.app(scope, limited_receive, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")

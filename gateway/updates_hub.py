@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -57,7 +57,6 @@ class Subscriber:
     run_id: str
     queue: asyncio.Queue[Item]
     overflowed: bool = False
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class UpdatesHub:
@@ -87,9 +86,6 @@ class UpdatesHub:
 
     async def stop(self) -> None:
         self.closing.set()
-        for subscribers in self._subscribers.values():
-            for sub in subscribers:
-                sub.wake.set()
         tasks = [t for t in (self._reader, *self._watchers.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -143,7 +139,6 @@ class UpdatesHub:
             except asyncio.QueueFull:
                 # This client reads slower than the run writes: drop it, not the others.
                 sub.overflowed = True
-            sub.wake.set()
 
     # -- background work -----------------------------------------------------------------
 

@@ -41,7 +41,7 @@ def channel(run_id: str) -> str:
 CHANNEL_PREFIX = "signalway:updates-ch:{"
 
 # KEYS: meta, updates. ARGV: channel, now_ms, max_per_run, ttl_seconds, body (a JSON object
-# without id and timestamp). Returns the stored message.
+# without id and timestamp). Returns the message's id.
 _PUBLISH = """
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local last = tonumber(redis.call('HGET', KEYS[1], 'ts') or '0')
@@ -54,7 +54,7 @@ redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', ARGV[1], record)
-return record
+return seq
 """
 
 
@@ -86,7 +86,8 @@ class UpdateStore:
         message: str | None = None,
         details: Any = None,
         workstream_id: str | None = None,
-    ) -> Message:
+    ) -> int:
+        """Store and publish one message; returns its id."""
         body = json.dumps(
             {
                 "workflow_run_id": run_id,
@@ -97,11 +98,11 @@ class UpdateStore:
             },
             separators=(",", ":"),
         )
-        record = await self._publish(
+        seq = await self._publish(
             keys=[meta_key(run_id), updates_key(run_id)],
             args=[channel(run_id), int(time.time() * 1000), self.max_per_run, self.ttl_seconds, body],
         )
-        return Message.parse(record)
+        return int(seq)
 
     async def after_id(self, run_id: str, after: int) -> list[Message]:
         raw = await self._redis.zrangebyscore(updates_key(run_id), f"({after}", "+inf")
