@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
-from _stack import Stack, add_stack_args, free_port, stack_from_args
+from _stack import BenchError, Stack, add_stack_args, free_port, percentile, stack_from_args
 from rich.console import Console
 from rich.table import Table
 from standardwebhooks import Webhook
@@ -77,19 +77,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="with --url: the worker's SIGNALWAY_WEBHOOK_SECRET, to check signatures")
     add_stack_args(parser)
     return parser.parse_args(argv)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of `values`, 0 when empty."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 # -- the webhook receiver ------------------------------------------------------------------

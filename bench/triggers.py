@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from _stack import Stack, add_stack_args, stack_from_args
+from _stack import BenchError, Stack, add_stack_args, percentile, stack_from_args
 from rich.console import Console
 from rich.table import Table
 from temporalio.api.common.v1 import WorkflowExecution
@@ -62,15 +62,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of `values`, 0 when empty."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 @dataclass
 class Runs:
     tag: str
@@ -79,10 +70,6 @@ class Runs:
     started: dict[str, tuple[str, str]] = field(default_factory=dict)  # order id -> (workflow_id, run_id)
     start_seconds: float = 0.0
     waiting_seconds: float = 0.0
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 async def start_runs(http: httpx.AsyncClient, order_ids: list[str], *, concurrency: int,
