@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
@@ -126,10 +126,14 @@ async def wait_for_event(
             except TimeoutError:
                 if workflow.now() < expires:
                     await register()  # idempotent; restores the trigger if Redis lost it
-    except asyncio.CancelledError:
-        # The run was cancelled: its trigger stops waiting too (activities still run here).
+    except (asyncio.CancelledError, ActivityError) as exc:
+        # Cancelling the run surfaces here as CancelledError, or as an ActivityError when it
+        # came while an activity (the registration) ran. Either way the trigger stops waiting
+        # too (activities still run here), and callers see one kind: CancelledError.
+        if not is_cancelled_exception(exc):
+            raise
         await _settle(project, registration.trigger_id, "canceled", error="workflow canceled")
-        raise
+        raise asyncio.CancelledError("the workflow was canceled") from exc
     outcome = waits.outcomes.pop(event_key)
     if outcome.action == "canceled":
         raise EventCanceled(event_key)
