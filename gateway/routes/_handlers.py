@@ -84,8 +84,8 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def once(svc: Services, *, project: str, scope: str, key: str | None, request_fingerprint: str,
-               action: Callable[[str | None], Awaitable[T]]) -> T:
+async def once(svc: Services, *, project: str, scope: str, key: str | None,
+               request_fingerprint: Callable[[], str], action: Callable[[str | None], Awaitable[T]]) -> T:
     """Run `action` under an Idempotency-Key: a retry gets the first answer, and the same
     key with a different request is a 409.
 
@@ -95,15 +95,16 @@ async def once(svc: Services, *, project: str, scope: str, key: str | None, requ
     """
     if key is None:
         return await action(None)
+    mine_fingerprint = request_fingerprint()  # only computed when a key asks for it
     claim = _CLAIM_KEY.format(project=project, scope=scope, key=hashlib.sha256(key.encode()).hexdigest())
-    mine = json.dumps({"fingerprint": request_fingerprint})
+    mine = json.dumps({"fingerprint": mine_fingerprint})
     earlier_raw = await svc.redis.claim(claim, mine, ttl_seconds=IDEMPOTENCY_TTL_SECONDS)
     if earlier_raw is not None:
         try:
             earlier = json.loads(earlier_raw)
         except json.JSONDecodeError:
             earlier = {"fingerprint": earlier_raw}
-        if earlier.get("fingerprint") != request_fingerprint:
+        if earlier.get("fingerprint") != mine_fingerprint:
             raise IdempotencyConflict("This Idempotency-Key was already used with a different request.")
         if "result" in earlier:
             return earlier["result"]  # type: ignore[no-any-return]
@@ -115,6 +116,6 @@ async def once(svc: Services, *, project: str, scope: str, key: str | None, requ
                 await svc.redis.release(claim, mine)
         raise
     with suppress(BackendUnavailable):  # done in Temporal; a lost record only costs a re-check
-        await svc.redis.remember(claim, json.dumps({"fingerprint": request_fingerprint, "result": result}),
+        await svc.redis.remember(claim, json.dumps({"fingerprint": mine_fingerprint, "result": result}),
                                  ttl_seconds=IDEMPOTENCY_TTL_SECONDS)
     return result

@@ -272,7 +272,7 @@ async def signal_workflow(request: Request) -> Response:
 
     # A retry with the same key answers as the first time, even once the signal closed the run.
     receipt = await once(svc, project=who.project, scope="durable-signal", key=idempotency_key(request),
-                         request_fingerprint=fingerprint(workflow_id, body.model_dump(mode="json")), action=send)
+                         request_fingerprint=lambda: fingerprint(workflow_id, body.model_dump(mode="json")), action=send)
     return JSONResponse(receipt, status_code=202)
 
 

@@ -328,7 +328,7 @@ async def send_event(request: Request) -> Response:
         return {"status": 202, "body": held.model_dump()}
 
     answer = await once(svc, project=who.project, scope=f"event-send:{key}", key=idempotency_key(request),
-                        request_fingerprint=fingerprint(key, payload), action=send)
+                        request_fingerprint=lambda: fingerprint(key, payload), action=send)
     return JSONResponse(answer["body"], status_code=answer["status"])
 
 

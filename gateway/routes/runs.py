@@ -554,7 +554,7 @@ async def signal_run(request: Request) -> Response:
 
     # A retry with the same key answers as the first time, even once the signal closed the run.
     event_id = await once(svc, project=who.project, scope="signal", key=idempotency_key(request),
-                          request_fingerprint=fingerprint(workflow_id, run_id, name, payload), action=send)
+                          request_fingerprint=lambda: fingerprint(workflow_id, run_id, name, payload), action=send)
     headers = {} if receipt else {"Preference-Applied": "return=minimal"}
     return JSONResponse(Signalled(message=f"Workflow {run_id} signalled with {name}", event_id=event_id)
                         .model_dump(mode="json"), headers=headers)
@@ -584,7 +584,7 @@ async def update_run(request: Request) -> Response:
         return await svc.temporal.update(workflow_id, run_id, name, args, update_id=update_id)
 
     result = await once(svc, project=who.project, scope="update", key=idempotency_key(request),
-                        request_fingerprint=fingerprint(workflow_id, run_id, name, payload), action=run_update)
+                        request_fingerprint=lambda: fingerprint(workflow_id, run_id, name, payload), action=run_update)
     return _json(result)
 
 
