@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -14,6 +15,8 @@ from starlette.routing import Route
 from gateway.errors import BadRequest, Unprocessable, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,27 @@ async def read_model(request: Request, model: type[M], *, required: bool = True)
     if data is None and not required:
         return None
     return validate(model, data)
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"Query parameter {name} must be an integer, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise BadRequest(f"Query parameter {name} must be between {low} and {high}, got {value}.")
+    return value
+
+
+def bool_param(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise BadRequest(f"Query parameter {name} must be true or false, got {raw!r}.")

@@ -122,7 +122,7 @@ class RunFacts:
     initiated_by: str | None
 
 
-_CLOSE_STATUS = {
+CLOSE_STATUS = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "COMPLETED",
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "FAILED",
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "CANCELED",
@@ -208,7 +208,8 @@ class TemporalService:
     def remember_run(self, run_id: str, workflow_id: str, facts: RunFacts) -> None:
         self._runs.put(run_id, (workflow_id, facts))
 
-    def facts_of(self, desc: WorkflowExecutionDescription) -> RunFacts:
+    def facts_of(self, desc: ListedExecution) -> RunFacts:
+        """A described or listed run's facts, remembered for later requests."""
         attrs = desc.typed_search_attributes
         facts = RunFacts(
             workflow_type=desc.workflow_type,
@@ -227,6 +228,12 @@ class TemporalService:
         with self._errors(workflow_id):
             desc = await self.handle(workflow_id, run_id).describe(rpc_timeout=self._rpc_timeout)
         return self.facts_of(desc), is_open(desc.status)
+
+    async def memo(self, desc: ListedExecution) -> dict[str, Any]:
+        try:
+            return dict(await desc.memo())
+        except Exception:  # a memo written by someone else's converter: show none rather than fail
+            return {}
 
     async def decode(self, payloads: Payloads | Sequence[Any]) -> list[Any]:
         items = list(payloads.payloads if isinstance(payloads, Payloads) else payloads)
@@ -274,7 +281,7 @@ class TemporalService:
         )
         with self._errors(workflow_id):
             async for event in iterator:
-                status = _CLOSE_STATUS.get(event.event_type)
+                status = CLOSE_STATUS.get(event.event_type)
                 if status is None:
                     continue
                 new_run_id = None
@@ -289,12 +296,7 @@ class TemporalService:
         items, _ = await self.list(query, page_size=1)
         if not items:
             return None
-        item = items[0]
-        attrs = item.typed_search_attributes
-        facts = RunFacts(workflow_type=item.workflow_type, project=attrs.get(sa.PROJECT),
-                         visibility=attrs.get(sa.VISIBILITY), initiated_by=attrs.get(sa.INITIATED_BY))
-        self._facts.put((item.id, item.run_id), facts)
-        return item.id, facts
+        return items[0].id, self.facts_of(items[0])
 
     async def newest_events(
         self, workflow_id: str, run_id: str, *, first_page: int = 16, limit: int = 256

@@ -25,3 +25,16 @@ def equals(key: SearchAttributeKey[str] | str, value: str) -> str:
 
 def all_of(*clauses: str) -> str:
     return " AND ".join(f"({c})" if " OR " in c else c for c in clauses if c)
+
+
+# Status names clients send (any case) → Temporal's ExecutionStatus values.
+EXECUTION_STATUS: dict[str, str] = {
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "cancelled": "Canceled",
+    "canceled": "Canceled",
+    "terminated": "Terminated",
+    "timed_out": "TimedOut",
+    "continued_as_new": "ContinuedAsNew",
+}

@@ -12,11 +12,18 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
+from temporalio.client import WorkflowExecutionDescription
 
 from gateway.deps import Services
-from gateway.errors import BackendUnavailable, BadRequest, IdempotencyConflict
+from gateway.errors import (
+    AllowedAction,
+    BackendUnavailable,
+    BadRequest,
+    IdempotencyConflict,
+    UnknownWorkflowType,
+)
 from gateway.routing import validate
-from gateway.temporal_service import HandlerSet, NoWorkerAnswered
+from gateway.temporal_service import HandlerSet, NoWorkerAnswered, TemporalService
 from workflows.registry import TYPES
 
 T = TypeVar("T")
@@ -24,6 +31,8 @@ Kind = Literal["signals", "queries", "updates"]
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1a0e-5b1e-4c55-9a57-7a1f3c9e2d10")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# Memo key of a started run: the fingerprint of the request that started it.
+MEMO_REQUEST_HASH = "signalway_request_hash"
 _CLAIM_KEY = "signalway:idempotency:{project}:{scope}:{key}"
 
 
@@ -46,6 +55,37 @@ async def handler_set(svc: Services, workflow_id: str, run_id: str, workflow_typ
         handlers = HandlerSet(names=tuple(info.signal_models), dynamic=False)
     assert isinstance(handlers, HandlerSet)
     return handlers
+
+
+def require_known_type(svc: Services, workflow_type: str, *, field: str, operation_id: str,
+                       href: str | None = None) -> None:
+    """422 listing the registered types when `workflow_type` is not one clients may start."""
+    allowed = svc.settings.workflow_types
+    if workflow_type in allowed:
+        return
+    raise UnknownWorkflowType(
+        f"Unknown {field} {workflow_type!r}; registered types: {', '.join(allowed)}.",
+        allowed_actions=[AllowedAction(rel="use-workflow-type", hint=name, operation_id=operation_id,
+                                       href=href.format(name=name) if href else None) for name in allowed],
+    )
+
+
+def workflow_input(workflow_type: str, value: Any, *, what: str) -> Any:
+    """A start's input, validated against the workflow's input model when the type is known."""
+    info = TYPES.get(workflow_type)
+    if info is None or info.input_model is None:
+        return value
+    return validate(info.input_model, {} if value is None else value, what=what)
+
+
+async def same_request_or_conflict(temporal: TemporalService, desc: WorkflowExecutionDescription,
+                                   request_hash: str, *, href: str | None = None) -> None:
+    """A start whose Idempotency-Key was used before: the same request gets that run, else 409."""
+    if (await temporal.memo(desc)).get(MEMO_REQUEST_HASH) != request_hash:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request body.",
+            allowed_actions=[AllowedAction(rel="get-existing", href=href)] if href else None,
+        )
 
 
 def handler_args(workflow_type: str, kind: Literal["signals", "updates"], name: str, payload: Any,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any
 
@@ -22,23 +21,25 @@ from gateway.deps import principal, services
 from gateway.errors import (
     AllowedAction,
     BadRequest,
-    IdempotencyConflict,
     UnknownSignal,
-    UnknownWorkflowType,
     WorkflowClosed,
 )
 from gateway.history import close_outcome, durable_event_type, event_data, event_time
 from gateway.routes._handlers import (
+    MEMO_REQUEST_HASH,
     derived_id,
     fingerprint,
     handler_args,
     handler_set,
     idempotency_key,
     once,
+    require_known_type,
+    same_request_or_conflict,
     wants_receipt,
+    workflow_input,
 )
 from gateway.routes.runs import index_run
-from gateway.routing import ApiRoute, Operation, Param, read_model, validate
+from gateway.routing import UUID, ApiRoute, Operation, Param, int_param, read_model
 from gateway.schemas import (
     CreateDurableWorkflow,
     DurableStatus,
@@ -51,17 +52,13 @@ from gateway.schemas import (
     WorkflowEventList,
 )
 from gateway.temporal_service import TemporalService, is_open
-from gateway.visibility import all_of, equals
+from gateway.visibility import EXECUTION_STATUS, all_of, equals
 from signalway import search_attributes as sa
-from workflows.registry import TYPES
 
 BASE = "/api/v1/durable/workflows"
 API_NAME = "durable"
-MEMO_REQUEST_HASH = "signalway_request_hash"
 MEMO_INPUT = "signalway_input"
 MEMO_INPUT_MAX_BYTES = 2048
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 STATUS_NAMES: dict[WorkflowExecutionStatus, DurableStatus] = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -72,37 +69,14 @@ STATUS_NAMES: dict[WorkflowExecutionStatus, DurableStatus] = {
     WorkflowExecutionStatus.TIMED_OUT: "timed_out",
     WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued_as_new",
 }
-VISIBILITY_STATUS: dict[str, str] = {
-    "running": "Running",
-    "completed": "Completed",
-    "failed": "Failed",
-    "cancelled": "Canceled",
-    "canceled": "Canceled",
-    "terminated": "Terminated",
-    "timed_out": "TimedOut",
-    "continued_as_new": "ContinuedAsNew",
-}
 
 
 def workflow_id_param(request: Request) -> str:
     """UUIDs name workflows in any case; Temporal sees the lower-case form."""
     raw = request.path_params["workflow_id"]
-    if not _UUID.match(raw):
+    if not UUID.match(raw):
         raise BadRequest(f"workflow_id must be a UUID, got {raw!r}.")
     return raw.lower()
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"Query parameter {name} must be an integer, got {raw!r}.") from None
-    if not low <= value <= high:
-        raise BadRequest(f"Query parameter {name} must be between {low} and {high}, got {value}.")
-    return value
 
 
 def _closed(workflow_id: str) -> WorkflowClosed:
@@ -115,18 +89,11 @@ def _closed(workflow_id: str) -> WorkflowClosed:
     )
 
 
-async def _memo(desc: WorkflowExecutionDescription | WorkflowExecution) -> dict[str, Any]:
-    try:
-        return dict(await desc.memo())
-    except Exception:  # a memo written by someone else's converter: show none rather than fail
-        return {}
-
-
 async def to_durable(
     temporal: TemporalService, desc: WorkflowExecutionDescription | WorkflowExecution, *, details: bool
 ) -> DurableWorkflow:
     status = STATUS_NAMES.get(desc.status or WorkflowExecutionStatus.RUNNING, "running")
-    memo = await _memo(desc)
+    memo = await temporal.memo(desc)
     workflow = DurableWorkflow(
         id=desc.id,
         workflow_type=desc.workflow_type,
@@ -162,19 +129,8 @@ async def create_workflow(request: Request) -> Response:
     who = principal(request, allow_api_key=True)
     body = await read_model(request, CreateDurableWorkflow)
     assert body is not None
-    allowed = svc.settings.workflow_types
-    if body.workflow_type not in allowed:
-        raise UnknownWorkflowType(
-            f"Unknown workflow_type {body.workflow_type!r}; registered types: {', '.join(allowed)}.",
-            allowed_actions=[
-                AllowedAction(rel="use-workflow-type", hint=name, operation_id="createDurableWorkflow")
-                for name in allowed
-            ],
-        )
-    arg: Any = body.input
-    info = TYPES.get(body.workflow_type)
-    if info is not None and info.input_model is not None:
-        arg = validate(info.input_model, {} if body.input is None else body.input, what="input")
+    require_known_type(svc, body.workflow_type, field="workflow_type", operation_id="createDurableWorkflow")
+    arg = workflow_input(body.workflow_type, body.input, what="input")
 
     request_hash = fingerprint(body.model_dump(mode="json"))
     key = idempotency_key(request)
@@ -197,12 +153,7 @@ async def create_workflow(request: Request) -> Response:
     await index_run(svc, desc.run_id, workflow_id, svc.temporal.facts_of(desc))
     location = {"Location": f"{BASE}/{workflow_id}"}
     if run_id is None:
-        # The Idempotency-Key was used before: same request → the same workflow, else 409.
-        if (await _memo(desc)).get(MEMO_REQUEST_HASH) != request_hash:
-            raise IdempotencyConflict(
-                "This Idempotency-Key was already used with a different request body.",
-                allowed_actions=[AllowedAction(rel="get-existing", href=f"{BASE}/{workflow_id}")],
-            )
+        await same_request_or_conflict(svc.temporal, desc, request_hash, href=f"{BASE}/{workflow_id}")
         return _json(await to_durable(svc.temporal, desc, details=True), 200, location)
     return _json(await to_durable(svc.temporal, desc, details=True), 201, location)
 
@@ -217,14 +168,14 @@ async def get_workflow(request: Request) -> Response:
 async def list_workflows(request: Request) -> Response:
     svc = services(request)
     who = principal(request, allow_api_key=True)
-    limit = _int_param(request, "limit", 20, 1, 200)
-    offset = _int_param(request, "offset", 0, 0, 10_000)
+    limit = int_param(request, "limit", 20, 1, 200)
+    offset = int_param(request, "offset", 0, 0, 10_000)
     clauses = [equals(sa.PROJECT, who.project), equals(sa.API, API_NAME)]
     status = request.query_params.get("status")
     if status:
-        if status.lower() not in VISIBILITY_STATUS:
+        if status.lower() not in EXECUTION_STATUS:
             raise BadRequest(f"Unknown status {status!r}; use one of {', '.join(STATUS_NAMES.values())}.")
-        clauses.append(equals("ExecutionStatus", VISIBILITY_STATUS[status.lower()]))
+        clauses.append(equals("ExecutionStatus", EXECUTION_STATUS[status.lower()]))
     workflow_type = request.query_params.get("workflow_type")
     if workflow_type:
         clauses.append(equals("WorkflowType", workflow_type))
@@ -280,8 +231,8 @@ async def list_events(request: Request) -> Response:
     svc = services(request)
     who = principal(request, allow_api_key=True)
     workflow_id = workflow_id_param(request)
-    limit = _int_param(request, "limit", 100, 1, 1000)
-    offset = _int_param(request, "offset", 0, 0, 10_000_000)
+    limit = int_param(request, "limit", 100, 1, 1000)
+    offset = int_param(request, "offset", 0, 0, 10_000_000)
     desc = await svc.temporal.describe(workflow_id, project=who.project)
     data: list[WorkflowEvent] = []
     if offset < desc.history_length:

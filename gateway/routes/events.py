@@ -27,7 +27,7 @@ from gateway.errors import (
 )
 from gateway.routes._handlers import fingerprint, idempotency_key, once
 from gateway.routes.runs import RUN, describe_run, run_ids
-from gateway.routing import ApiRoute, Operation, Param, read_json, read_model
+from gateway.routing import ApiRoute, Operation, Param, int_param, read_json, read_model
 from gateway.temporal_service import NoWorkerAnswered
 from signalway.triggers import STATUSES, Trigger, iso_us, now_us
 from workflows.event_wait import TRIGGER_SIGNAL, TriggerMessage
@@ -197,12 +197,7 @@ async def list_triggers(request: Request) -> Response:
     if source_type is not None and source_type not in _SOURCE_TYPES:
         raise BadRequest(f"source_type must be one of {', '.join(_SOURCE_TYPES)}, got {source_type!r}.")
     run_id = params.get("workflow_run_id")
-    try:
-        limit = int(params.get("limit", "50"))
-    except ValueError:
-        raise BadRequest("limit must be an integer.") from None
-    if not 1 <= limit <= 500:
-        raise BadRequest(f"limit must be between 1 and 500, got {limit}.")
+    limit = int_param(request, "limit", 50, 1, 500)
     before = None
     if params.get("cursor"):
         try:

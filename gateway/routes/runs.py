@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import (
     WorkflowExecution,
     WorkflowExecutionDescription,
@@ -28,11 +27,9 @@ from gateway.errors import (
     AllowedAction,
     BackendUnavailable,
     BadRequest,
-    IdempotencyConflict,
     UnknownQuery,
     UnknownSignal,
     UnknownUpdate,
-    UnknownWorkflowType,
     Unprocessable,
     WorkflowClosed,
     WorkflowNotFound,
@@ -40,15 +37,19 @@ from gateway.errors import (
 from gateway.history import RunHistory, close_outcome, failure_summary
 from gateway.list_query import parse as parse_query
 from gateway.routes._handlers import (
+    MEMO_REQUEST_HASH,
     derived_id,
     fingerprint,
     handler_args,
     handler_set,
     idempotency_key,
     once,
+    require_known_type,
+    same_request_or_conflict,
     wants_receipt,
+    workflow_input,
 )
-from gateway.routing import ApiRoute, Operation, Param, read_json, read_model, validate
+from gateway.routing import UUID, ApiRoute, Operation, Param, bool_param, read_json, read_model
 from gateway.runs_schemas import (
     ActionBody,
     ActionDone,
@@ -64,40 +65,20 @@ from gateway.runs_schemas import (
     StartedRun,
     StartedRuns,
 )
-from gateway.temporal_service import RunFacts, TemporalService, is_open
-from gateway.visibility import all_of, equals, literal
+from gateway.temporal_service import CLOSE_STATUS, RunFacts, TemporalService, is_open
+from gateway.visibility import EXECUTION_STATUS, all_of, equals, literal
 from signalway import search_attributes as sa
-from workflows.registry import CONVERSATION_TYPES, TYPES
+from workflows.registry import CONVERSATION_TYPES
 
 BASE = "/api/v1/workflows"
 RUN = BASE + "/runs/{workflow_id}/{run_id}"
 API_NAME = "runs"
-MEMO_REQUEST_HASH = "signalway_request_hash"
 DEFAULT_INTERACTION = "default"
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TOKEN_DIGEST_BYTES = 12
-_CLOSE_TYPES = frozenset({
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
-})
 
-VISIBILITY_STATUS: dict[str, str] = {
-    "running": "Running",
-    "completed": "Completed",
-    "failed": "Failed",
-    "canceled": "Canceled",
-    "cancelled": "Canceled",
-    "terminated": "Terminated",
-    "timed_out": "TimedOut",
-    "timedout": "TimedOut",
-    "continued_as_new": "ContinuedAsNew",
-    "continuedasnew": "ContinuedAsNew",
-}
+# Beyond the durable surface's names, the spellings seed 001 clients send.
+RUN_STATUS_FILTER: dict[str, str] = {**EXECUTION_STATUS, "timedout": "TimedOut", "continuedasnew": "ContinuedAsNew"}
 
 
 # -- parameters --------------------------------------------------------------------------
@@ -108,20 +89,9 @@ def run_ids(request: Request) -> tuple[str, str]:
     run_id = request.path_params["run_id"]
     if not 0 < len(workflow_id) <= 1000:
         raise BadRequest("workflow_id must be 1 to 1000 characters.")
-    if not _UUID.match(run_id):
+    if not UUID.match(run_id):
         raise BadRequest(f"run_id must be a UUID, got {run_id!r}.")
     return workflow_id, run_id.lower()
-
-
-def _bool_param(request: Request, name: str, default: bool) -> bool:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    raise BadRequest(f"Query parameter {name} must be true or false, got {raw!r}.")
 
 
 def _iso_time(value: str, name: str) -> str:
@@ -199,13 +169,20 @@ def _status(status: WorkflowExecutionStatus | None) -> RunStatus:
     return name  # type: ignore[return-value]  # the enum's names are exactly the seed's
 
 
-def summary(item: WorkflowExecution) -> RunSummary:
+def _timing(item: WorkflowExecution) -> dict[str, Any]:
+    """Status and times as the seed shows them, for a listed or described run."""
     started, closed = item.start_time, item.close_time
+    return {
+        "status": _status(item.status),
+        "started_at": _epoch(started),
+        "closed_at": _epoch(closed),
+        "execution_duration": int((closed - started).total_seconds()) if closed and started else None,
+    }
+
+
+def summary(item: WorkflowExecution) -> RunSummary:
     return RunSummary(
-        status=_status(item.status),
-        started_at=_epoch(started),
-        closed_at=_epoch(closed),
-        execution_duration=int((closed - started).total_seconds()) if closed and started else None,
+        **_timing(item),
         run_id=item.run_id,
         workflow_id=item.id,
         type=item.workflow_type,
@@ -251,16 +228,9 @@ async def details(
     The entries stay plain JSON-ready dicts: a history can hold thousands of events, and they
     are mapped once, page by page, straight into the response.
     """
-    started, closed = desc.start_time, desc.close_time
-    try:
-        memo = {k: v for k, v in (await desc.memo()).items() if not k.startswith("signalway_")}
-    except Exception:  # a memo written by another converter: show none rather than fail
-        memo = {}
+    memo = {k: v for k, v in (await temporal.memo(desc)).items() if not k.startswith("signalway_")}
     run = RunDetails(
-        status=_status(desc.status),
-        started_at=_epoch(started),
-        closed_at=_epoch(closed),
-        execution_duration=int((closed - started).total_seconds()) if closed and started else None,
+        **_timing(desc),
         run_id=desc.run_id,
         workflow_id=desc.id,
         type=desc.workflow_type,
@@ -281,14 +251,14 @@ async def details(
             if event.event_id == 1:
                 values = entry.get("input") or []
                 run.input = values[0] if len(values) == 1 else (values or None)
-            if event.event_type in _CLOSE_TYPES:
+            if event.event_type in CLOSE_STATUS:
                 close = event
             entries.append(entry)
     else:
         first = await temporal.first_event(desc.id, desc.run_id)
         if first is not None:
             run.input = await temporal.decode_one(first.workflow_execution_started_event_attributes.input)
-        if closed is not None:
+        if desc.close_time is not None:
             close = await temporal.close_event(desc.id, desc.run_id)
     if close is not None:
         run.result, error = await close_outcome(close, temporal.decode_one)
@@ -324,7 +294,7 @@ def filters(body: ListRuns) -> list[str]:
     if body.end is not None:
         clauses.append(f"StartTime <= {literal(_iso_time(body.end, 'end'))}")
     if body.status is not None:
-        status = VISIBILITY_STATUS.get(body.status.strip().lower())
+        status = RUN_STATUS_FILTER.get(body.status.strip().lower())
         if status is None:
             raise BadRequest(
                 f"Unknown status {body.status!r}; use one of "
@@ -410,18 +380,10 @@ async def execute(request: Request) -> Response:
     svc = services(request)
     who = principal(request)
     workflow_type = request.path_params["workflow_type"]
-    allowed = svc.settings.workflow_types
-    if workflow_type not in allowed:
-        raise UnknownWorkflowType(
-            f"Unknown workflow type {workflow_type!r}; registered types: {', '.join(allowed)}.",
-            allowed_actions=[AllowedAction(rel="use-workflow-type", hint=name, href=f"{BASE}/execute/{name}",
-                                           operation_id="executeWorkflow") for name in allowed],
-        )
+    require_known_type(svc, workflow_type, field="workflow type", operation_id="executeWorkflow",
+                       href=f"{BASE}/execute/{{name}}")
     body = await read_model(request, ExecuteWorkflow, required=False) or ExecuteWorkflow()
-    arg: Any = body.vars
-    info = TYPES.get(workflow_type)
-    if info is not None and info.input_model is not None:
-        arg = validate(info.input_model, {} if body.vars is None else body.vars, what="vars")
+    arg = workflow_input(workflow_type, body.vars, what="vars")
     request_hash = fingerprint(workflow_type, body.model_dump(mode="json"))
     key = idempotency_key(request)
     workflow_id = derived_id(who.project, "execute", key) if key else str(uuid.uuid4())
@@ -435,9 +397,7 @@ async def execute(request: Request) -> Response:
     if run_id is None:
         # The Idempotency-Key was used before: the same request gets the same run, else 409.
         desc = await svc.temporal.describe(workflow_id, project=who.project)
-        earlier = (await desc.memo()).get(MEMO_REQUEST_HASH)
-        if earlier != request_hash:
-            raise IdempotencyConflict("This Idempotency-Key was already used with a different request.")
+        await same_request_or_conflict(svc.temporal, desc, request_hash)
         run_id = desc.run_id
     await index_run(svc, run_id, workflow_id, RunFacts(
         workflow_type=workflow_type, project=who.project, visibility=body.visibility, initiated_by=who.initiated_by))
@@ -465,7 +425,7 @@ async def get_run(request: Request) -> Response:
     svc = services(request)
     who = principal(request)
     workflow_id, run_id = run_ids(request)
-    include_history = _bool_param(request, "include_history", True)
+    include_history = bool_param(request, "include_history", True)
     desc = await describe_run(svc, who, workflow_id, run_id)
     run, entries = await details(svc.temporal, desc, include_history=include_history)
     run.resumes = await resume_audit(svc, run_id)

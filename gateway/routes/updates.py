@@ -19,7 +19,7 @@ from gateway.auth import Principal
 from gateway.deps import Services, principal, services
 from gateway.errors import BadRequest, PayloadTooLarge, WorkflowNotFound
 from gateway.routes.runs import BASE, RUN, can_see, run_ids
-from gateway.routing import ApiRoute, Operation, Param, read_json, validate
+from gateway.routing import ApiRoute, Operation, Param, bool_param, read_json, validate
 from gateway.temporal_service import RunFacts
 from gateway.updates_hub import Interrupted, Live, RunClosed, Subscriber
 
@@ -117,15 +117,6 @@ def _last_event_id(request: Request) -> int | None:
         raise BadRequest(f"Last-Event-ID must be an event id this stream sent, got {raw!r}.") from None
 
 
-def _flag(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name, "").lower()
-    if raw in ("", "false", "0", "no"):
-        return False
-    if raw in ("true", "1", "yes"):
-        return True
-    raise BadRequest(f"{name} must be true or false, got {raw!r}.")
-
-
 # -- routes ----------------------------------------------------------------------------
 
 
@@ -175,7 +166,7 @@ async def stream_updates(request: Request) -> Response:
     workflow_id, run_id = run_ids(request)
     last_event_id = _last_event_id(request)
     since = _since(request)
-    skip_history = _flag(request, "skipHistory")
+    skip_history = bool_param(request, "skipHistory", False)
     # A run closed before the stream opened is fine: the hub's close watcher answers at once.
     await _visible_run(svc, who, workflow_id, run_id)
     with svc.redis.errors():
