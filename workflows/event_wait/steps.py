@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
+    from workflows._common import run_state
     from workflows.event_wait.models import (
         REGISTER_TRIGGER_ACTIVITY,
         SETTLE_TRIGGER_ACTIVITY,
@@ -57,14 +58,8 @@ class _Waits:
 
 
 def _waits() -> _Waits:
-    """Per-run state on the workflow instance; events that arrive before their wait are kept."""
-    instance = workflow.instance()
-    waits: _Waits | None = getattr(instance, "_signalway_event_waits", None)
-    if waits is None:
-        waits = _Waits()
-        instance._signalway_event_waits = waits  # type: ignore[attr-defined]
-        workflow.set_signal_handler(TRIGGER_SIGNAL, waits.on_signal)
-    return waits
+    """Per-run; events that arrive before their wait are kept."""
+    return run_state("_signalway_event_waits", _Waits, TRIGGER_SIGNAL)
 
 
 def deliver_event(event_key: str, payload: Any) -> None:

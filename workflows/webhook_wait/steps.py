@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
+    from workflows._common import run_state
     from workflows.webhook_wait.models import (
         DELIVER_WEBHOOK_ACTIVITY,
         OPEN_RESUME_STEP_ACTIVITY,
@@ -77,14 +78,7 @@ class _Steps:
 
 
 def _steps() -> _Steps:
-    """Per-run state, kept on the workflow instance (module state would be shared by runs)."""
-    instance = workflow.instance()
-    steps: _Steps | None = getattr(instance, "_signalway_resume_steps", None)
-    if steps is None:
-        steps = _Steps()
-        instance._signalway_resume_steps = steps  # type: ignore[attr-defined]
-        workflow.set_signal_handler(RESUME_SIGNAL, steps.on_signal)
-    return steps
+    return run_state("_signalway_resume_steps", _Steps, RESUME_SIGNAL)
 
 
 async def webhook_and_wait(
