@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -85,26 +86,43 @@ class Authenticator:
         except jwt.PyJWTError:
             raise Unauthorized("The token is neither a JWT nor a known API key.") from None
         alg = header.get("alg")
-        key = next((k for a, k in self._keys if a == alg), None)
-        if key is None:
+        accepted = next(((a, k) for a, k in self._keys if a == alg), None)
+        if accepted is None:
             raise Unauthorized(f"Token algorithm {alg!r} is not accepted.")
+        algorithm, key = accepted
         try:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=[alg],
+                algorithms=[algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["exp", "sub", "project"]},
+                # Times and `sub` are checked below, after their types: PyJWT reads times with
+                # int(claim), so a string `"exp": "9999999999"` or `true` would pass its checks.
+                options={"require": ["exp", "sub", "project"], "verify_exp": False, "verify_nbf": False,
+                         "verify_iat": False, "verify_sub": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise Unauthorized("The token has expired.") from None
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid token: {exc}.") from None
-        permissions = claims.get("permissions") or []
+        times = {name: claims[name] for name in ("exp", "iat", "nbf") if name in claims}
+        for name, value in times.items():
+            # RFC 7519 NumericDate: a JSON number. PyJWT's parser also takes NaN and Infinity,
+            # which would compare as never expired.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise Unauthorized(f"Claim `{name}` must be a number (seconds since the epoch).")
+        user, project = claims["sub"], claims["project"]
+        for claim, value in (("sub", user), ("project", project)):
+            if not isinstance(value, str) or not value:
+                raise Unauthorized(f"Claim `{claim}` must be a non-empty string.")
+        permissions = claims.get("permissions")
+        if permissions is None:
+            permissions = []
         if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
             raise Unauthorized("Claim `permissions` must be a list of strings.")
-        user, project = claims["sub"], claims["project"]
-        if not isinstance(user, str) or not isinstance(project, str) or not user or not project:
-            raise Unauthorized("Claims `sub` and `project` must be non-empty strings.")
-        return Principal(user=user, project=project, permissions=frozenset(permissions)), float(claims["exp"])
+        # The time checks PyJWT would have made (no leeway, as before).
+        now = time.time()
+        if times["exp"] <= now:
+            raise Unauthorized("The token has expired.")
+        if times.get("nbf", now) > now or times.get("iat", now) > now:
+            raise Unauthorized("The token is not yet valid.")
+        return Principal(user=user, project=project, permissions=frozenset(permissions)), float(times["exp"])

@@ -1,12 +1,18 @@
-"""Routes that carry their OpenAPI description, and request parsing into pydantic models."""
+"""Routes that carry their OpenAPI description, and request parsing into pydantic models.
+
+Every route reads its JSON body through `read_json` (and so `parse_json_body`), which is
+where hostile JSON is refused with a 400 before any model, encoder or backend sees it.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from itertools import accumulate
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -16,7 +22,137 @@ from gateway.errors import BadRequest, Unprocessable, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
 
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_NUMBER_CHARS",
+    "UUID",
+    "ApiRoute",
+    "Operation",
+    "Param",
+    "bool_param",
+    "int_param",
+    "parse_json_body",
+    "read_json",
+    "read_model",
+    "validate",
+    "validation_errors",
+]
+
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# Limits on a JSON request body (documented; a body past them is a 400 invalid_request).
+# Depth: every later consumer (pydantic, Temporal's payload converter, json.dumps, the history
+# renderer) recurses once per level, and ~1,000 levels overflow the interpreter's recursion
+# limit; 64 levels of objects+arrays is far beyond any real payload.
+MAX_JSON_DEPTH = 64
+# Number literals, in characters (sign, digits, '.', exponent): converting a long integer is
+# quadratic and CPython refuses past 4,300 digits with a ValueError; 100 characters holds any
+# int64/uint64 id and every float that round-trips, with room to spare.
+MAX_JSON_NUMBER_CHARS = 100
+
+# A JSON string (escapes included), removed before counting brackets: brackets inside strings
+# are text, not nesting. The closing quote is optional so that a match, once started, never
+# fails: a failed match would be retried from every escaped quote inside an unterminated
+# string, which is quadratic in the body size.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+# `\uD800`-`\uDFFF` escapes: the only way a lone surrogate gets into a parsed str (raw UTF-8
+# cannot encode one), and such a str cannot be encoded as UTF-8 by Redis or a response.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class _Refused(ValueError):
+    """A JSON value the parser hooks refuse; the message is the client-facing reason."""
+
+
+def _too_deep(body: bytes) -> bool:
+    """Whether objects+arrays nest deeper than MAX_JSON_DEPTH; iterative, never recursive."""
+    # Fast path for the common small body: fewer brackets than the limit cannot nest past it.
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    # Running depth at each bracket, computed in C (map/accumulate/max), so a megabyte of
+    # brackets costs milliseconds, not a Python loop per byte.
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
+
+
+def _number_literal(text: str) -> None:
+    if len(text) > MAX_JSON_NUMBER_CHARS:
+        raise _Refused(f"a number literal is longer than {MAX_JSON_NUMBER_CHARS} characters")
+
+
+def _parse_int(text: str) -> int:
+    _number_literal(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    _number_literal(text)
+    value = float(text)
+    # `1e999` parses to inf without an error; inf (like NaN) has no JSON form, so a value
+    # accepted here could never be written back out.
+    if not math.isfinite(value):
+        raise _Refused(f"the number {text} is out of range for a double")
+    return value
+
+
+def _parse_constant(name: str) -> NoReturn:
+    # Python's json accepts NaN/Infinity/-Infinity, which are not JSON (RFC 8259).
+    raise _Refused(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether any string (or object key) in a parsed value holds an unpaired UTF-16 surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Parse a request body as strict JSON, or raise `BadRequest` naming what was refused.
+
+    Refused: nesting deeper than MAX_JSON_DEPTH, a number literal longer than
+    MAX_JSON_NUMBER_CHARS, a float outside double range, NaN/Infinity, unpaired surrogate
+    escapes, and anything else that is not JSON. A parsed value never holds NaN or inf, so
+    it always encodes back to JSON.
+    """
+    if _too_deep(body):
+        raise BadRequest(
+            f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays."
+        )
+    try:
+        # What json.loads does with bytes, minus building a decoder per call (most of the cost
+        # of a small body when hooks are passed as keywords), and decoding strictly: json.loads
+        # lets UTF-8-encoded surrogates through ("surrogatepass").
+        value = _DECODER.decode(body.decode(json.detect_encoding(body)))
+    except _Refused as exc:
+        raise BadRequest(f"Malformed JSON body: {exc}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Malformed JSON body: {exc}.") from None
+    except (RecursionError, ValueError, OverflowError):
+        # Defence in depth: the checks above should make these unreachable, and the message
+        # of such an error can quote the input, so it is not echoed.
+        raise BadRequest(
+            "Malformed JSON body: it could not be parsed within the gateway's limits."
+        ) from None
+    if _SURROGATE_ESCAPE.search(body) and _lone_surrogate(value):
+        raise BadRequest("Malformed JSON body: a string holds an unpaired UTF-16 surrogate escape.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -83,10 +219,7 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type.startswith("multipart/"):
         raise UnsupportedMediaType(f"Send the body as application/json, not {content_type}.")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"Malformed JSON body: {exc}.") from None
+    return parse_json_body(body)
 
 
 async def read_model(request: Request, model: type[M], *, required: bool = True) -> M | None:

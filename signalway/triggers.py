@@ -32,6 +32,22 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from signalway.event_keys import MAX_EVENT_KEY_LENGTH, RESERVED_KEYS, invalid_event_key
+
+__all__ = [
+    "MAX_EVENT_KEY_LENGTH",
+    "RESERVED_KEYS",
+    "STATUSES",
+    "TERMINAL",
+    "Registered",
+    "Trigger",
+    "TriggerStore",
+    "invalid_event_key",
+    "iso_us",
+    "now_us",
+    "prefix",
+]
+
 STATUSES = ("waiting", "received", "timed_out", "canceled")
 TERMINAL = ("received", "timed_out", "canceled")
 
@@ -269,8 +285,12 @@ class TriggerStore:
         return result.decode() if isinstance(result, bytes) else str(result)
 
     async def waiting_keys(self, project: str, key_prefix: str, *, limit: int = 10_000) -> list[str]:
-        low = "[" + key_prefix
-        high = "[" + key_prefix + "\xff"
+        # Bounds as bytes: Redis compares members byte by byte (UTF-8), and 0xFF never occurs
+        # in UTF-8, so `prefix + 0xFF` sorts after every key that starts with the prefix. A str
+        # "\xff" would be encoded as C3 BF and miss keys whose next character encodes higher
+        # (anything from U+0100 on).
+        raw = key_prefix.encode()
+        low, high = b"[" + raw, b"[" + raw + b"\xff"
         keys = await self._redis.zrangebylex(prefix(project) + "waiting-keys", low, high, start=0, num=limit)
         return [k.decode() for k in keys]
 

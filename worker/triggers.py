@@ -8,10 +8,11 @@ from datetime import datetime
 import redis.asyncio as aioredis
 from temporalio import activity
 
-from signalway.triggers import TriggerStore
+from signalway.triggers import TriggerStore, invalid_event_key
 from workflows.event_wait import (
     REGISTER_TRIGGER_ACTIVITY,
     SETTLE_TRIGGER_ACTIVITY,
+    InvalidEventKey,
     RegisterTriggerInput,
     SettleTriggerInput,
     TriggerRegistered,
@@ -28,6 +29,11 @@ class TriggerActivities:
 
     @activity.defn(name=REGISTER_TRIGGER_ACTIVITY)
     async def register(self, input: RegisterTriggerInput) -> TriggerRegistered:
+        # The workflow step checks first; this guards any other caller of the activity (and
+        # histories from before that check), and is not retried: the key will not change.
+        reason = invalid_event_key(input.event_key)
+        if reason is not None:
+            raise InvalidEventKey(reason)
         registered = await self._store.register(
             project=input.project, id=input.trigger_id, event_key=input.event_key, source_type="workflow_step",
             workflow_id=input.workflow_id, run_id=input.run_id, step_run_id=input.step_run_id, job_run_id=None,

@@ -7,7 +7,13 @@ from workflows.event_wait.models import (
     TriggerMessage,
     TriggerRegistered,
 )
-from workflows.event_wait.steps import EventCanceled, EventTimedOut, deliver_event, wait_for_event
+from workflows.event_wait.steps import (
+    EventCanceled,
+    EventTimedOut,
+    InvalidEventKey,
+    deliver_event,
+    wait_for_event,
+)
 
 __all__ = [
     "REGISTER_TRIGGER_ACTIVITY",
@@ -15,6 +21,7 @@ __all__ = [
     "TRIGGER_SIGNAL",
     "EventCanceled",
     "EventTimedOut",
+    "InvalidEventKey",
     "RegisterTriggerInput",
     "SettleTriggerInput",
     "TriggerMessage",

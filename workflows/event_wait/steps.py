@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
+    from signalway.event_keys import invalid_event_key
     from workflows._common import run_state
     from workflows.event_wait.models import (
         REGISTER_TRIGGER_ACTIVITY,
@@ -44,6 +45,13 @@ class EventTimedOut(ApplicationError):
 class EventCanceled(ApplicationError):
     def __init__(self, event_key: str) -> None:
         super().__init__(f"the wait for {event_key!r} was canceled", type="EventCanceled", non_retryable=True)
+
+
+class InvalidEventKey(ApplicationError):
+    """A key no `/v1/events/{eventKey}` route could address (see `signalway.event_keys`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, type="InvalidEventKey", non_retryable=True)
 
 
 @dataclass
@@ -86,7 +94,13 @@ async def wait_for_event(
 
     Raises `EventTimedOut` when the timeout passes first and `EventCanceled` when the trigger
     was cancelled (`DELETE /v1/events/{key}`). Cancelling the workflow cancels the trigger.
+    Raises `InvalidEventKey`, before anything is scheduled, for a key no route can address.
     """
+    # Checked here as well as in the registration activity: a bad key is the workflow's own
+    # mistake, so it fails now, with no activity retried and no trigger half-registered.
+    reason = invalid_event_key(event_key)
+    if reason is not None:
+        raise InvalidEventKey(reason)
     waits = _waits()
     info = workflow.info()
     project = info.typed_search_attributes.get(sa.PROJECT) or "default"
