@@ -152,7 +152,9 @@ def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: 
         f"[bold]Temporal[/]         127.0.0.1:{temporal_port}    [bold]Redis[/] redis://127.0.0.1:{redis_port}\n"
         f"[bold]State and logs[/]   {data_dir.resolve()}\n"
         f"[bold]Dev API key[/]      {api_key}   (durable surface: `Authorization: <key>`)\n"
-        f"[bold]Webhook secret[/]   {webhook_secret}   (verify webhook-and-wait deliveries)",
+        f"[bold]Webhook secret[/]   {webhook_secret}   (verify webhook-and-wait deliveries)\n"
+        "[bold]Local receivers[/]  webhooks go to public addresses only; to allow one on this machine: "
+        "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 make dev",
         title="Signalway is running", border_style="green",
     ))
     console.print(f"\nDev token (project {DEV_PROJECT!r}, user {DEV_USER!r}, valid 30 days):\n")

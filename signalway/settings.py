@@ -7,8 +7,10 @@ environment at import time.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from signalway.webhook_targets import parse_networks
 
 
 class CommonSettings(BaseSettings):
@@ -29,3 +31,15 @@ class CommonSettings(BaseSettings):
         "http://127.0.0.1:8000",
         description="Base URL clients reach the gateway at (resume URLs are built on it; set it behind a proxy).",
     )
+    # A plain string, not a list: pydantic-settings would want JSON for a list from the env.
+    webhook_allowed_networks: str = Field(
+        "",
+        description="Comma-separated CIDRs webhooks may reach besides public addresses, e.g. "
+        "`127.0.0.1/32,10.0.0.0/8`; empty (the default) allows public addresses only.",
+    )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        parse_networks(value)  # raises a ValueError naming the bad entry
+        return value

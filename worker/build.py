@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from signalway.webhook_targets import parse_networks
 from worker.activities import Activities
 from worker.resume import ResumeActivities
 from worker.settings import WorkerSettings
@@ -36,6 +37,7 @@ def build_worker(
         deps.redis, deps.http, resume_secret=secret,
         webhook_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         public_url=settings.public_url,
+        allowed_networks=parse_networks(settings.webhook_allowed_networks),
     )
     triggers = TriggerActivities(deps.redis)
     return Worker(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -13,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from signalway.resume import ResumeStore, resume_url, token_for
+from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
 from workflows.webhook_wait import (
     DELIVER_WEBHOOK_ACTIVITY,
     OPEN_RESUME_STEP_ACTIVITY,
@@ -29,9 +31,11 @@ def _not_configured(name: str) -> ApplicationError:
 
 class ResumeActivities:
     def __init__(self, redis: aioredis.Redis, http: httpx.AsyncClient, *, resume_secret: bytes | None,
-                 webhook_secret: str | None, public_url: str) -> None:
+                 webhook_secret: str | None, public_url: str,
+                 allowed_networks: Sequence[IPNetwork] = ()) -> None:
         self._store = ResumeStore(redis)
         self._http = http
+        self._allowed = tuple(allowed_networks)
         self._secret = resume_secret
         self._webhook = Webhook(webhook_secret) if webhook_secret else None
         self._public_url = public_url
@@ -72,12 +76,37 @@ class ResumeActivities:
             "webhook-signature": self._webhook.sign(message_id, now, body),
             "user-agent": "Signalway-Webhooks/1",
         }
+        # Checked at every attempt, against the address actually connected to: DNS may have
+        # changed since the run started, and the gateway's check at start is not the last word.
         try:
-            response = await self._http.post(input.url, content=body, headers=headers)
+            target = await resolve_target(input.url, self._allowed)
+        except WebhookTargetRefused as exc:
+            raise ApplicationError(str(exc), type="WebhookTargetNotAllowed", non_retryable=True) from None
+        headers["host"] = target.host_header
+        # Every webhook connection is a new one: the pool keys connections by IP alone, so a kept
+        # one TLS-verified for another host name would carry this host's webhook.
+        headers["connection"] = "close"
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        # Failures name the host and what went wrong, never what answered (no exception text,
+        # no body): the run's lastFailure is visible to whoever chose the URL. No `from exc`
+        # either, as the cause chain is recorded with the failure.
+        failed = f"webhook delivery to {target.host} failed"
+        try:
+            request = self._http.build_request("POST", target.connect_url, content=body, headers=headers,
+                                               extensions=extensions)
+            # Streamed and closed unread: the receiver's body is neither wanted nor bounded.
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+            await response.aclose()
+        except httpx.TimeoutException as exc:
+            activity.logger.warning("%s: %r", failed, exc)
+            raise ApplicationError(f"{failed}: timed out", type="WebhookUnreachable") from None
         except httpx.HTTPError as exc:
-            raise ApplicationError(f"webhook to {input.url} failed: {exc!r}", type="WebhookUnreachable") from exc
-        if response.status_code >= 300:
-            raise ApplicationError(f"webhook to {input.url} answered {response.status_code}",
+            activity.logger.warning("%s: %r", failed, exc)
+            raise ApplicationError(f"{failed}: connection failed", type="WebhookUnreachable") from None
+        if 300 <= response.status_code < 400:
+            raise ApplicationError(f"{failed}: answered HTTP {response.status_code}; redirects are not followed",
                                    type="WebhookRejected")
+        if response.status_code >= 400:
+            raise ApplicationError(f"{failed}: answered HTTP {response.status_code}", type="WebhookRejected")
         activity.logger.info("webhook for step %s of run %s delivered (attempt %d)", input.step, input.run_id,
                              activity.info().attempt)

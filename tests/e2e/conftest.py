@@ -67,6 +67,8 @@ def gateway_env(stack: Stack, port: int, secret: str, public_pem: str, **extra: 
         "SIGNALWAY_QUERY_TIMEOUT_SECONDS": "1",
         "SIGNALWAY_RESUME_RATE_LIMIT_PER_MINUTE": "10000",
         "SIGNALWAY_EARLY_EVENT_PREFIXES": json.dumps(["order:early-"]),
+        # The resume tests' webhook receiver listens on 127.0.0.1.
+        "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
         **extra,
     }
 
@@ -86,7 +88,7 @@ def worker_process(stack: Stack, gateway_port: int) -> Iterator[ManagedProcess]:
     env = {"SIGNALWAY_TEMPORAL_ADDRESS": stack.temporal_address, "SIGNALWAY_REDIS_URL": stack.redis_url,
            "SIGNALWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
            "SIGNALWAY_RESUME_SECRET": secrets.token_urlsafe(32), "SIGNALWAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
-           "SIGNALWAY_WEBHOOK_TIMEOUT_SECONDS": "2"}
+           "SIGNALWAY_WEBHOOK_TIMEOUT_SECONDS": "2", "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"}
     process = ManagedProcess("worker", [sys.executable, "-m", "worker"], env=env,
                              log_path=stack.data_dir / "worker.log")
     yield process
