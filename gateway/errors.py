@@ -23,10 +23,12 @@ Every error is an RFC 9457 problem (`application/problem+json`) in the shape of 
     │   ├── UnknownUpdate (422 unknown_update)
     │   ├── QueryFailed (422 query_failed)          the workflow's query handler raised
     │   ├── UpdateRejected (422 update_rejected)    an update's validator or handler refused it
-    │   └── UnknownWorkflowType (422 unknown_workflow_type)
+    │   ├── UnknownWorkflowType (422 unknown_workflow_type)
+    │   └── WebhookUrlNotAllowed (422 webhook_url_not_allowed)  a webhook target outside the allowed networks
     ├── RateLimited (429 rate_limited)            retry_after_seconds + Retry-After
     ├── InternalError (500 internal_error)
-    └── BackendUnavailable (503 backend_unavailable)  retry_after_seconds + Retry-After
+    ├── BackendUnavailable (503 backend_unavailable)  retry_after_seconds + Retry-After
+    └── RequestHeaderFieldsTooLarge (431 request_header_fields_too_large)  SIGNALWAY_MAX_HEADER_BYTES
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
+
+from gateway.redaction import redact
 
 log = logging.getLogger("signalway.gateway")
 
@@ -188,6 +192,10 @@ class UnknownWorkflowType(Unprocessable):
     code = "unknown_workflow_type"
 
 
+class WebhookUrlNotAllowed(Unprocessable):
+    code = "webhook_url_not_allowed"
+
+
 class RateLimited(Problem):
     status, title, code = 429, "Too Many Requests", "rate_limited"
 
@@ -198,6 +206,10 @@ class InternalError(Problem):
 
 class BackendUnavailable(Problem):
     status, title, code = 503, "Service Unavailable", "backend_unavailable"
+
+
+class RequestHeaderFieldsTooLarge(Problem):
+    status, title, code = 431, "Request Header Fields Too Large", "request_header_fields_too_large"
 
 
 def render(problem: Problem, instance: str | None) -> Response:
@@ -220,7 +232,8 @@ def _instance(request: Request) -> str:
 async def problem_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
     if exc.status >= 500:
-        log.warning("%s %s -> %d %s: %s", request.method, request.url.path, exc.status, exc.code, exc)
+        # The path may be a resume URL, a capability: it never reaches the logs in clear.
+        log.warning("%s %s -> %d %s: %s", request.method, redact(request.url.path), exc.status, exc.code, exc)
     return render(exc, _instance(request))
 
 

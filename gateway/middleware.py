@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import PayloadTooLarge, render
+from gateway.errors import PayloadTooLarge, RequestHeaderFieldsTooLarge, render
+from gateway.redaction import redact
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 log = logging.getLogger("signalway.access")
@@ -90,7 +91,9 @@ class RequestContextMiddleware:
             route = _route_template(scope)
             self.metrics.count(scope["method"], route, str(status))
             if self.access_log:
-                log.info("%s %s %d %.1fms", scope["method"], scope["path"], status,
+                # Redacted here too, not only by the handler's filter: a resume URL is a
+                # capability, and this line exists for every one of its calls.
+                log.info("%s %s %d %.1fms", scope["method"], redact(scope["path"]), status,
                          (time.perf_counter() - started) * 1000)
             request_id_var.reset(token)
 
@@ -131,3 +134,27 @@ class BodyLimitMiddleware:
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
+
+
+class HeaderLimitMiddleware:
+    """Refuses requests whose headers total over `max_bytes` with a 431 problem.
+
+    uvicorn's default parser (httptools) sets no limit of its own, so without this a
+    request with megabytes of headers would be served.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # As on the wire: name, ": ", value, CRLF.
+        size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if size > self.max_bytes:
+            problem = RequestHeaderFieldsTooLarge(f"Request headers are limited to {self.max_bytes} bytes in all.")
+            await render(problem, scope["path"])(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -56,18 +56,30 @@ def _gateway(args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
     from gateway.middleware import RequestIdFilter
+    from gateway.redaction import RedactingFilter
     from gateway.settings import GatewaySettings
+    from signalway._config_errors import load_settings
 
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings)
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    # On the handler, so every record printed passes through it, whichever logger made it.
+    handler.addFilter(RedactingFilter())
     logging.basicConfig(
         level=settings.log_level, handlers=[handler],
         format="%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
     )
     config = uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), access_log=False, proxy_headers=True,
+        log_level=settings.log_level.lower(), access_log=False,
+        # No handlers of uvicorn's own: its records propagate to the redacting handler above.
+        log_config=None,
+        # The client address is worked out by gateway.client_address from
+        # SIGNALWAY_TRUSTED_PROXIES; uvicorn's would trust X-Forwarded-For from loopback.
+        proxy_headers=False,
+        # httptools (the default here) has no header limit and HeaderLimitMiddleware answers
+        # 431; if h11 runs, this bounds what it buffers, with room for the request line.
+        h11_max_incomplete_event_size=settings.max_header_bytes + 16 * 1024,
         timeout_graceful_shutdown=10,
     )
     _graceful_server_class()(config).run()

@@ -9,6 +9,7 @@ import sys
 
 import httpx
 
+from signalway._config_errors import load_settings
 from signalway.redis_connect import close as close_redis
 from signalway.redis_connect import connect
 from signalway.temporal import connect as connect_temporal
@@ -41,7 +42,8 @@ async def run(settings: WorkerSettings) -> None:
 
 
 def main(settings: WorkerSettings | None = None) -> None:
-    settings = settings or WorkerSettings()
+    # A bad environment ends here with one line per problem and exit code 2, no traceback.
+    settings = settings or load_settings(WorkerSettings)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(run(settings))
 

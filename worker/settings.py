@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 from standardwebhooks import Webhook
 
 from signalway.settings import CommonSettings
@@ -8,6 +9,9 @@ from signalway.settings import CommonSettings
 
 class WorkerSettings(CommonSettings):
     """Settings of `signalway worker` (env prefix `SIGNALWAY_`)."""
+
+    # Validation errors would otherwise quote the offending value: a resume or webhook secret.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     max_concurrent_activities: int = Field(100, ge=1, description="Activities run at once per worker.")
     max_concurrent_workflow_tasks: int = Field(100, ge=1, description="Workflow tasks run at once per worker.")
@@ -27,5 +31,10 @@ class WorkerSettings(CommonSettings):
         if self.resume_secret is not None and len(self.resume_secret.get_secret_value().encode()) < 32:
             raise ValueError("SIGNALWAY_RESUME_SECRET must be at least 32 bytes")
         if self.webhook_secret is not None:
-            Webhook(self.webhook_secret.get_secret_value())  # raises on a malformed secret
+            try:
+                Webhook(self.webhook_secret.get_secret_value())  # raises on a malformed secret
+            except Exception:
+                # Our words, not the library's: its errors are not all ValueErrors (pydantic
+                # would let those through as tracebacks) and need not keep the value out.
+                raise ValueError("SIGNALWAY_WEBHOOK_SECRET must be whsec_ followed by base64") from None
         return self
