@@ -10,16 +10,23 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 
+from gateway.adapters.redis import REDIS_FAILURES, RedisService
+from gateway.adapters.temporal import TemporalService
+from gateway.adapters.updates_hub import RunClosed, UpdatesHub
 from gateway.auth import Authenticator
 from gateway.deps import Services
-from gateway.errors import EXCEPTION_HANDLERS
-from gateway.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
-from gateway.redis_service import RedisService
+from gateway.errors import EXCEPTION_HANDLERS, BackendUnavailable, problem_handler
+from gateway.middleware import (
+    BodyLimitMiddleware,
+    HeaderLimitMiddleware,
+    Metrics,
+    RequestContextMiddleware,
+)
 from gateway.routes import durable, events, resume, runs, system, updates
 from gateway.settings import GatewaySettings
-from gateway.temporal_service import TemporalService
-from gateway.updates_hub import RunClosed, UpdatesHub
 from signalway.resume import ResumeStore
 from signalway.temporal import connect
 from signalway.triggers import TriggerStore
@@ -31,6 +38,12 @@ log = logging.getLogger("signalway.gateway")
 def create_app(settings: GatewaySettings | None = None) -> Starlette:
     settings = settings or GatewaySettings()
     metrics = Metrics()
+
+    async def redis_unavailable(request: Request, exc: Exception) -> Response:
+        # Every Redis call's failure becomes the one 503, here rather than at each call.
+        unavailable = BackendUnavailable("Redis is unavailable; retry shortly.",
+                                         retry_after_seconds=settings.retry_after_seconds)
+        return await problem_handler(request, unavailable)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -76,8 +89,10 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         routes=[*updates.ROUTES, *system.ROUTES, *durable.ROUTES, *runs.ROUTES, *resume.ROUTES, *events.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
+            # Before anything reads a header: oversized ones get their 431 (with a request id).
+            Middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **{failure: redis_unavailable for failure in REDIS_FAILURES}},
         lifespan=lifespan,
     )

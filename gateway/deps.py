@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from gateway.adapters.redis import RedisService
+from gateway.adapters.temporal import TemporalService
+from gateway.adapters.updates_hub import UpdatesHub
 from gateway.auth import Authenticator, Principal
 from gateway.middleware import Metrics
-from gateway.redis_service import RedisService
 from gateway.settings import GatewaySettings
-from gateway.temporal_service import TemporalService
-from gateway.updates_hub import UpdatesHub
 from signalway.resume import ResumeStore
 from signalway.triggers import TriggerStore
 from signalway.updates import UpdateStore

@@ -171,7 +171,10 @@ class RunDetails(BaseModel):
     input: Any = None
     result: Any = None
     memo: dict[str, Any] = Field(default_factory=dict)
-    history: list[HistoryEntry] | None = Field(description="Null with include_history=false.")
+    history: list[HistoryEntry] = Field(
+        default_factory=list, description="The run's history; left out of the answer with include_history=false.",
+        json_schema_extra={"x-omitted-with": "include_history=false"},
+    )
     pendingActivities: list[PendingActivity]  # noqa: N815 - the seed's field name
     error: RunError | None = None
     initiated_by: str | None = None

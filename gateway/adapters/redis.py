@@ -11,9 +11,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway.adapters.temporal import RunFacts
 from gateway.errors import BackendUnavailable
-from gateway.temporal_service import RunFacts
 from signalway.redis_connect import close, connect
+
+# Failures of a Redis call that mean "Redis is not answering": 503 with retry advice,
+# mapped once by the app's exception handlers rather than at every call.
+REDIS_FAILURES: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
 
 RUN_INDEX_TTL_SECONDS = 90 * 24 * 3600
 _RUN_KEY = "signalway:run:{run_id}"
@@ -69,6 +73,15 @@ class RedisService:
                     pipe.multi()
                     pipe.delete(key)
                     await pipe.execute()
+
+    async def count_hit(self, key: str, *, ttl_seconds: int) -> int:
+        """Count one hit in a fixed window keyed by `key`; the count so far."""
+        with self._errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, ttl_seconds)
+                count, _ = await pipe.execute()
+        return int(count)
 
     async def index_run(self, run_id: str, workflow_id: str, facts: RunFacts) -> None:
         """Remember which workflow and project a run id belongs to (for run-id-only routes)."""

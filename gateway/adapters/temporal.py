@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import Payloads, WorkflowExecution
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.api.workflowservice.v1 import (
@@ -38,10 +38,18 @@ from temporalio.client import (
 from temporalio.client import (
     WorkflowExecution as ListedExecution,
 )
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from gateway.adapters.history import failure_summary
+from gateway.adapters.visibility import all_of, equals
 from gateway.errors import (
     BackendUnavailable,
     BadRequest,
@@ -52,10 +60,15 @@ from gateway.errors import (
     WorkflowClosed,
     WorkflowNotFound,
 )
-from gateway.visibility import all_of, equals
 from signalway import search_attributes as sa
 
 METADATA_QUERY = "__temporal_workflow_metadata"
+
+
+# What services hold of a run; they name these types without importing `temporalio`.
+Description = WorkflowExecutionDescription
+Listed = ListedExecution
+Status = WorkflowExecutionStatus
 
 
 class NoWorkerAnswered(BackendUnavailable):
@@ -191,14 +204,11 @@ class TemporalService:
     def handle(self, workflow_id: str, run_id: str | None = None) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id, run_id=run_id)
 
-    async def describe(
-        self, workflow_id: str, *, project: str, run_id: str | None = None
-    ) -> WorkflowExecutionDescription:
-        """Describe a run of the caller's project; any other run is simply not found."""
+    async def describe(self, workflow_id: str, *, run_id: str | None = None) -> WorkflowExecutionDescription:
+        """Describe a run (whether the caller may see it is `services.access`'s decision)."""
         with self._errors(workflow_id):
             desc = await self.handle(workflow_id, run_id).describe(rpc_timeout=self._rpc_timeout)
-        if desc.typed_search_attributes.get(sa.PROJECT) != project:
-            raise WorkflowNotFound(f"Workflow {workflow_id} was not found.")
+        self.facts_of(desc)
         return desc
 
     def cached_run(self, run_id: str) -> tuple[str, RunFacts] | None:
@@ -257,6 +267,13 @@ class TemporalService:
         with self._errors(workflow_id):
             async for event in iterator:
                 yield event
+
+    async def input_of(self, workflow_id: str, run_id: str | None) -> Any:
+        """The run's input, decoded from its first history event."""
+        first = await self.first_event(workflow_id, run_id)
+        if first is None:
+            return None
+        return await self.decode_one(first.workflow_execution_started_event_attributes.input)
 
     async def first_event(self, workflow_id: str, run_id: str | None) -> HistoryEvent | None:
         async for event in self.history(workflow_id, run_id, page_size=1):
@@ -429,9 +446,8 @@ class TemporalService:
         arg: Any,
         *,
         workflow_id: str,
-        search_attributes: TypedSearchAttributes,
+        search_attributes: Mapping[str, str],
         memo: Mapping[str, Any],
-        request_id: str | None = None,
     ) -> str | None:
         """Start a run; returns its run id, or None when `workflow_id` was already used."""
         with self._errors(workflow_id):
@@ -443,7 +459,10 @@ class TemporalService:
                     task_queue=self._task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                    search_attributes=search_attributes,
+                    search_attributes=TypedSearchAttributes([
+                        SearchAttributePair(SearchAttributeKey.for_keyword(name), value)
+                        for name, value in search_attributes.items()
+                    ]),
                     memo=dict(memo),
                     rpc_timeout=self._rpc_timeout,
                 )
@@ -502,9 +521,30 @@ class TemporalService:
             raise WorkflowClosed(f"Workflow {workflow_id} is already closed.") from None
 
 
+def pending_activities(desc: WorkflowExecutionDescription) -> list[dict[str, Any]]:
+    """The run's pending activities, in the runs surface's `PendingActivity` shape."""
+    pending = []
+    for activity in desc.raw_description.pending_activities:
+        last_failure = None
+        if activity.HasField("last_failure"):
+            failure = failure_summary(activity.last_failure)
+            last_failure = {"message": failure["message"], "type": failure.get("type")}
+        pending.append({
+            "activityId": activity.activity_id,
+            "activityType": activity.activity_type.name,
+            "state": PendingActivityState.Name(activity.state),
+            "attempt": activity.attempt,
+            "maximumAttempts": activity.maximum_attempts,
+            "scheduledTime": activity.scheduled_time.seconds if activity.HasField("scheduled_time") else None,
+            "lastStartedTime": activity.last_started_time.seconds if activity.HasField("last_started_time") else None,
+            "lastHeartbeatTime": (
+                activity.last_heartbeat_time.seconds if activity.HasField("last_heartbeat_time") else None
+            ),
+            "lastFailure": last_failure,
+        })
+    return pending
+
+
 def is_open(status: WorkflowExecutionStatus | None) -> bool:
     return status == WorkflowExecutionStatus.RUNNING
 
-
-def event_type_name(event: HistoryEvent) -> str:
-    return EventType.Name(event.event_type)

@@ -71,21 +71,15 @@ class UpdatesHub:
         self._lock = asyncio.Lock()
         self._has_channels = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
-        self.closing = asyncio.Event()
 
     @staticmethod
     def frame(message: Message) -> bytes:
         return ServerSentEvent(data=message.raw, id=str(message.id)).encode()
 
-    @property
-    def stream_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
-
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="updates-hub-reader")
 
     async def stop(self) -> None:
-        self.closing.set()
         tasks = [t for t in (self._reader, *self._watchers.values()) if t is not None]
         for task in tasks:
             task.cancel()

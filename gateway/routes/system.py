@@ -13,7 +13,7 @@ from gateway.deps import services
 from gateway.errors import Problem
 from gateway.routing import ApiRoute, Operation
 from gateway.schemas import Health
-from signalway import __version__
+from signalway._version import __version__
 
 
 async def healthz(request: Request) -> Response:

@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from signalway.localstack import ManagedProcess, free_port
@@ -20,6 +22,8 @@ from signalway.updates import updates_key
 from tests.conftest import Stack
 from tests.e2e.conftest import Gateway, gateway_env, wait_ready
 from tests.e2e.helpers import eventually, execute, wait_run
+
+_QUEUE: list[str] = []
 
 
 def _worker(stack: Stack, queue: str, name: str, tmp_path: Any) -> ManagedProcess:
@@ -32,6 +36,7 @@ def _worker(stack: Stack, queue: str, name: str, tmp_path: Any) -> ManagedProces
 def fleet(stack: Stack, gateway: Gateway, tmp_path: Any) -> Iterator[tuple[str, list[ManagedProcess]]]:
     """A gateway and two workers on a task queue of their own."""
     queue = f"fleet-{uuid.uuid4().hex[:8]}"
+    _QUEUE[:] = [queue]
     workers = [_worker(stack, queue, f"worker-{i}", tmp_path) for i in range(2)]
     port = free_port()
     env = gateway_env(stack, port, gateway.secret, "", SIGNALWAY_TASK_QUEUE=queue)
@@ -47,6 +52,21 @@ def fleet(stack: Stack, gateway: Gateway, tmp_path: Any) -> Iterator[tuple[str, 
             worker.stop()
 
 
+async def _both_polling(client: Client, workers: list[ManagedProcess]) -> None:
+    """Wait until every worker polls the activity queue: one that starts late gets no work."""
+    pids = {str(w.popen.pid) for w in workers}
+
+    async def polling() -> bool:
+        found: set[str] = set()
+        for kind in (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW):
+            response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+                namespace=client.namespace, task_queue=TaskQueue(name=_QUEUE[0]), task_queue_type=kind))
+            found |= {p.identity.split("@", 1)[0] for p in response.pollers}
+        return pids <= found
+
+    await eventually(polling, what="both workers to poll")
+
+
 async def _activity_workers(client: Client, workflow_id: str) -> set[str]:
     identities = set()
     async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
@@ -58,6 +78,7 @@ async def _activity_workers(client: Client, workflow_id: str) -> set[str]:
 async def test_two_workers_share_the_queue_and_a_stopped_one_loses_nothing(
         fleet: tuple[str, list[ManagedProcess]], gateway: Gateway, client: Client, redis: Any) -> None:
     url, workers = fleet
+    await _both_polling(client, workers)
     async with httpx.AsyncClient(base_url=url, headers=gateway.headers(), timeout=60) as http:
         # Both workers take work: many short runs land on both.
         runs = await asyncio.gather(*[execute(http, "StandardContentIngestion", {"documentId": f"d{i}", "parts": 1})

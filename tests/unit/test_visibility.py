@@ -1,7 +1,7 @@
 import pytest
 
+from gateway.adapters.visibility import all_of, equals, literal
 from gateway.errors import BadRequest
-from gateway.visibility import all_of, equals, literal
 from signalway import search_attributes as sa
 
 

@@ -1,0 +1,129 @@
+"""Who may see a run: the one access decision behind every surface.
+
+A run belongs to the project that started it. A `project` run is visible to every
+principal of that project; a `private` run only to its starter and to the project's
+`workflow_superadmin`s. A project API key is a principal of its project like a user
+without permissions: it sees project runs and the runs it started itself, never a user's
+private run. Anything not visible answers exactly as a run that does not exist (404,
+never 403), so a caller cannot probe for other people's runs.
+
+Event triggers and resume steps belong to a run and inherit its visibility.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from gateway.adapters.temporal import Description, RunFacts, is_open
+from gateway.adapters.visibility import all_of, equals
+from gateway.auth import Principal
+from gateway.deps import Services
+from gateway.errors import WorkflowNotFound
+from signalway import search_attributes as sa
+
+# Visibility trails a fresh start by tens of milliseconds (rarely a second).
+_LOCATE_WITHIN_SECONDS = 1.5
+
+
+@dataclass(frozen=True)
+class VisibleRun:
+    """A run the caller may see."""
+
+    workflow_id: str
+    run_id: str
+    facts: RunFacts
+    is_running: bool | None  # when it was just read; None when the facts came from a cache
+
+
+def can_see(who: Principal, facts: RunFacts) -> bool:
+    if facts.project != who.project:
+        return False
+    if facts.visibility == "private":
+        return who.is_superadmin or facts.initiated_by == who.initiated_by
+    return True
+
+
+def not_found(workflow_id: str | None, run_id: str | None = None) -> WorkflowNotFound:
+    """The one answer for a run that does not exist and for one the caller may not see."""
+    if workflow_id is None:
+        return WorkflowNotFound(f"Run {run_id} was not found.")
+    if run_id is None:
+        return WorkflowNotFound(f"Workflow {workflow_id} was not found.")
+    return WorkflowNotFound(f"Run {run_id} of workflow {workflow_id} was not found.")
+
+
+async def run(svc: Services, who: Principal, workflow_id: str, run_id: str) -> VisibleRun:
+    """A run by its ids, from the per-gateway facts cache when it can (the signal hot path)."""
+    try:
+        facts, is_running = await svc.temporal.run_facts(workflow_id, run_id)
+    except WorkflowNotFound:
+        raise not_found(workflow_id, run_id) from None
+    if not can_see(who, facts):
+        raise not_found(workflow_id, run_id)
+    return VisibleRun(workflow_id, run_id, facts, is_running)
+
+
+async def describe(svc: Services, who: Principal, workflow_id: str, run_id: str | None = None) -> Description:
+    """A full description of a run the caller may see (the latest run when `run_id` is None)."""
+    try:
+        desc = await svc.temporal.describe(workflow_id, run_id=run_id)
+    except WorkflowNotFound:
+        raise not_found(workflow_id, run_id) from None
+    if not can_see(who, svc.temporal.facts_of(desc)):
+        raise not_found(workflow_id, run_id)
+    return desc
+
+
+async def describe_open(svc: Services, who: Principal, workflow_id: str, run_id: str | None,
+                        closed: type[Exception] | None = None) -> Description:
+    desc = await describe(svc, who, workflow_id, run_id)
+    if closed is not None and not is_open(desc.status):
+        raise closed
+    return desc
+
+
+async def locate(svc: Services, who: Principal, run_id: str) -> VisibleRun:
+    """A run named by its run id alone: this gateway's memory, then Redis, then visibility."""
+    found = svc.temporal.cached_run(run_id)
+    if found is None:
+        found = await svc.redis.indexed_run(run_id)
+    if found is None:
+        deadline = time.monotonic() + _LOCATE_WITHIN_SECONDS
+        while found is None:
+            found = await svc.temporal.find_run(run_id, project=who.project)
+            if found is not None or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        if found is not None:
+            await svc.redis.index_run(run_id, *found)
+    if found is None or not can_see(who, found[1]):
+        raise not_found(None, run_id)
+    svc.temporal.remember_run(run_id, *found)
+    return VisibleRun(found[0], run_id, found[1], None)
+
+
+async def owns(svc: Services, who: Principal, workflow_id: str | None, run_id: str | None) -> bool:
+    """Whether the caller may see what belongs to this run (a trigger, a resume step).
+
+    Nothing run-bound (a job trigger) is visible to its whole project. A run that no
+    longer exists in Temporal leaves only project-level facts behind: visible to the project.
+    """
+    if not workflow_id or not run_id:
+        return True
+    try:
+        facts, _ = await svc.temporal.run_facts(workflow_id, run_id)
+    except WorkflowNotFound:
+        return True
+    return can_see(who, facts)
+
+
+def scope(who: Principal, *, conversations: bool = False) -> str:
+    """The visibility-query clause of what the caller may list."""
+    clauses = [equals(sa.PROJECT, who.project)]
+    if not who.is_superadmin:
+        clauses.append(f"{equals(sa.VISIBILITY, 'project')} OR {equals(sa.INITIATED_BY, who.initiated_by)}")
+    if conversations:
+        clauses.append(f"{sa.INTERACTION.name} IS NOT NULL")
+    return all_of(*clauses)

@@ -1,0 +1,128 @@
+"""Listing runs from Temporal visibility, always inside the caller's scope (`access.scope`).
+
+A caller's filters and `query` are ANDed with the scope clause, never ORed: no filter can
+widen what the caller may see. Page tokens are bound to the query they were made for.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import UTC, datetime
+
+from gateway.adapters.temporal import Listed
+from gateway.adapters.visibility import EXECUTION_STATUS, all_of, equals, literal
+from gateway.auth import Principal
+from gateway.deps import Services
+from gateway.errors import BadRequest
+from gateway.list_query import parse as parse_query
+from gateway.runs_schemas import ListRuns, RunList, RunSummary
+from gateway.schemas import DurableWorkflowList
+from gateway.services import access
+from gateway.services.read import DURABLE_STATUS, attribute, durable_view, timing
+from signalway import search_attributes as sa
+
+_TOKEN_DIGEST_BYTES = 12
+# Beyond the durable surface's names, the spellings runs-surface clients send.
+RUN_STATUS_FILTER: dict[str, str] = {**EXECUTION_STATUS, "timedout": "TimedOut", "continuedasnew": "ContinuedAsNew"}
+
+
+async def durable(svc: Services, who: Principal, *, api: str, status: str | None, workflow_type: str | None,
+                  limit: int, offset: int) -> DurableWorkflowList:
+    clauses = [access.scope(who), equals(sa.API, api)]
+    if status:
+        if status.lower() not in EXECUTION_STATUS:
+            raise BadRequest(f"Unknown status {status!r}; use one of {', '.join(DURABLE_STATUS.values())}.")
+        clauses.append(equals("ExecutionStatus", EXECUTION_STATUS[status.lower()]))
+    if workflow_type:
+        clauses.append(equals("WorkflowType", workflow_type))
+    query = all_of(*clauses)
+    wanted = offset + limit
+    items: list[Listed] = []
+    token: bytes | None = None
+    while len(items) < wanted:
+        page, token = await svc.temporal.list(query, page_size=min(wanted - len(items), 1000), next_page_token=token)
+        items.extend(page)
+        if token is None:
+            break
+    total = await svc.temporal.count(query)
+    data = [await durable_view(svc, item, details=False) for item in items[offset:wanted]]
+    return DurableWorkflowList(data=data, total=max(total, offset + len(data)))
+
+
+def _iso_time(value: str, name: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 date or date-time, got {value!r}.") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def filters(body: ListRuns) -> list[str]:
+    clauses: list[str] = []
+    for value, key in ((body.document_id, sa.DOCUMENT_ID), (body.event_name, sa.EVENT_NAME),
+                       (body.rule_id, sa.RULE_ID), (body.initiated_by, sa.INITIATED_BY)):
+        if value is not None:
+            clauses.append(equals(key, value))
+    if body.type is not None:
+        clauses.append(equals("WorkflowType", body.type))
+    if body.start is not None:
+        clauses.append(f"StartTime >= {literal(_iso_time(body.start, 'start'))}")
+    if body.end is not None:
+        clauses.append(f"StartTime <= {literal(_iso_time(body.end, 'end'))}")
+    if body.status is not None:
+        status = RUN_STATUS_FILTER.get(body.status.strip().lower())
+        if status is None:
+            raise BadRequest(
+                f"Unknown status {body.status!r}; use one of "
+                "running, completed, failed, canceled, terminated, timed_out, continued_as_new."
+            )
+        clauses.append(equals("ExecutionStatus", status))
+    if body.search_term is not None:
+        term = body.search_term.strip()
+        clauses.append(" OR ".join(
+            (equals("WorkflowType", term), equals(sa.RULE_NAME, term), equals("RunId", term))
+        ))
+    if body.query:
+        clauses.append(parse_query(body.query))
+    return clauses
+
+
+def _encode_token(query: str, token: bytes) -> str:
+    digest = hashlib.sha256(query.encode()).digest()[:_TOKEN_DIGEST_BYTES]
+    return base64.urlsafe_b64encode(digest + token).decode()
+
+
+def _decode_token(query: str, raw: str) -> bytes:
+    try:
+        data = base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        raise BadRequest("next_page_token is malformed; pass the token of the previous page unchanged.") from None
+    digest, token = data[:_TOKEN_DIGEST_BYTES], data[_TOKEN_DIGEST_BYTES:]
+    if not token or digest != hashlib.sha256(query.encode()).digest()[:_TOKEN_DIGEST_BYTES]:
+        raise BadRequest("next_page_token does not belong to these filters; start again without it.")
+    return token
+
+
+def summary(item: Listed) -> RunSummary:
+    return RunSummary(
+        **timing(item), run_id=item.run_id, workflow_id=item.id, type=item.workflow_type,
+        initiated_by=attribute(item, sa.INITIATED_BY), interaction_name=attribute(item, sa.INTERACTION),
+        vertesia_workflow_type=item.workflow_type, visibility=attribute(item, sa.VISIBILITY),
+        document_id=attribute(item, sa.DOCUMENT_ID), event_name=attribute(item, sa.EVENT_NAME),
+        rule_id=attribute(item, sa.RULE_ID), rule_name=attribute(item, sa.RULE_NAME),
+    )
+
+
+async def runs(svc: Services, who: Principal, body: ListRuns, *, conversations: bool) -> RunList:
+    query = all_of(access.scope(who, conversations=conversations), *filters(body))
+    token = _decode_token(query, body.next_page_token) if body.next_page_token else None
+    items, next_token = await svc.temporal.list(query, page_size=body.page_size, next_page_token=token)
+    return RunList(
+        runs=[summary(item) for item in items],
+        next_page_token=_encode_token(query, next_token) if next_token else None,
+        has_more=next_token is not None,
+    )

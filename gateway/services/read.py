@@ -1,0 +1,157 @@
+"""Reading one run the caller may see: the durable view, the runs surface's details with
+mapped history, the durable event list, and who resumed it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.adapters.history import (
+    RunHistory,
+    close_outcome,
+    durable_event_type,
+    event_data,
+    event_time,
+)
+from gateway.adapters.redis import REDIS_FAILURES
+from gateway.adapters.temporal import CLOSE_STATUS, Listed, Status, pending_activities
+from gateway.auth import Principal
+from gateway.deps import Services
+from gateway.runs_schemas import PendingActivity, RunDetails, RunError, RunStatus
+from gateway.schemas import (
+    DurableStatus,
+    DurableWorkflow,
+    WorkflowError,
+    WorkflowEvent,
+    WorkflowEventList,
+)
+from gateway.services import access
+from gateway.services.start import MEMO_INPUT
+from signalway import search_attributes as sa
+
+DURABLE_STATUS: dict[Status, DurableStatus] = {
+    Status.RUNNING: "running",
+    Status.COMPLETED: "completed",
+    Status.FAILED: "failed",
+    Status.CANCELED: "cancelled",
+    Status.TERMINATED: "terminated",
+    Status.TIMED_OUT: "timed_out",
+    Status.CONTINUED_AS_NEW: "continued_as_new",
+}
+_CANCELED = "CANCELED"
+
+
+def attribute(item: Listed, key: Any) -> Any:
+    return item.typed_search_attributes.get(key)
+
+
+async def durable_view(svc: Services, item: Listed, *, details: bool) -> DurableWorkflow:
+    """A run as the durable surface shows it; `details` adds the input, result and error."""
+    memo = await svc.temporal.memo(item)
+    workflow = DurableWorkflow(
+        id=item.id, workflow_type=item.workflow_type, status=DURABLE_STATUS.get(item.status or Status.RUNNING, "running"),
+        input=memo.get(MEMO_INPUT), created_at=item.start_time, started_at=item.start_time,
+        completed_at=item.close_time,
+    )
+    if not details:
+        return workflow
+    if MEMO_INPUT not in memo:
+        workflow.input = await svc.temporal.input_of(item.id, item.run_id)
+    if item.close_time is not None:
+        close = await svc.temporal.close_event(item.id, item.run_id)
+        if close is not None:
+            workflow.result, error = await close_outcome(close, svc.temporal.decode_one)
+            if error is not None and CLOSE_STATUS.get(close.event_type) != _CANCELED:
+                workflow.error = WorkflowError(**error)
+    return workflow
+
+
+async def durable_workflow(svc: Services, who: Principal, workflow_id: str) -> DurableWorkflow:
+    return await durable_view(svc, await access.describe(svc, who, workflow_id), details=True)
+
+
+async def durable_events(svc: Services, who: Principal, workflow_id: str, *, limit: int,
+                         offset: int) -> WorkflowEventList:
+    desc = await access.describe(svc, who, workflow_id)
+    data: list[WorkflowEvent] = []
+    if offset < desc.history_length:
+        async for event in svc.temporal.history(workflow_id, desc.run_id, page_size=min(offset + limit, 1000)):
+            if event.event_id <= offset:
+                continue
+            data.append(WorkflowEvent(
+                id=event.event_id, sequence_num=event.event_id, event_type=durable_event_type(event),
+                event_data=await event_data(event, svc.temporal.decode_one), created_at=event_time(event),
+                workflow_id=workflow_id,
+            ))
+            if len(data) >= limit:
+                break
+    # history_length can trail a run that is still writing events; never report fewer than we saw.
+    return WorkflowEventList(data=data, total=max(desc.history_length, data[-1].id if data else 0))
+
+
+def _epoch(value: datetime | None) -> int | None:
+    return int(value.timestamp()) if value is not None else None
+
+
+def timing(item: Listed) -> dict[str, Any]:
+    """Status and times as the runs surface shows them, for a listed or described run."""
+    started, closed = item.start_time, item.close_time
+    status: RunStatus = (item.status or Status.RUNNING).name  # type: ignore[assignment]  # the seed's names
+    return {
+        "status": status,
+        "started_at": _epoch(started),
+        "closed_at": _epoch(closed),
+        "execution_duration": int((closed - started).total_seconds()) if closed and started else None,
+    }
+
+
+async def run_details(svc: Services, who: Principal, workflow_id: str, run_id: str, *,
+                      include_history: bool) -> tuple[RunDetails, list[dict[str, Any]] | None]:
+    """The run's details, and its history entries (shaped as `HistoryEntry`) when asked for.
+
+    The entries stay plain JSON-ready dicts: a history can hold thousands of events, and they
+    are mapped once, page by page, straight into the response.
+    """
+    desc = await access.describe(svc, who, workflow_id, run_id)
+    temporal = svc.temporal
+    memo = {k: v for k, v in (await temporal.memo(desc)).items() if not k.startswith("signalway_")}
+    run = RunDetails(
+        **timing(desc), run_id=desc.run_id, workflow_id=desc.id, type=desc.workflow_type, memo=memo,
+        pendingActivities=[PendingActivity(**p) for p in pending_activities(desc)],
+        initiated_by=attribute(desc, sa.INITIATED_BY), visibility=attribute(desc, sa.VISIBILITY),
+    )
+    close = None
+    entries: list[dict[str, Any]] | None = None
+    if include_history:
+        mapper = RunHistory(temporal.decode)
+        entries = []
+        async for event in temporal.history(desc.id, desc.run_id, page_size=1000):
+            entry = await mapper.entry(event)
+            if event.event_id == 1:
+                values = entry.get("input") or []
+                run.input = values[0] if len(values) == 1 else (values or None)
+            if event.event_type in CLOSE_STATUS:
+                close = event
+            entries.append(entry)
+    else:
+        run.input = await temporal.input_of(desc.id, desc.run_id)
+        if desc.close_time is not None:
+            close = await temporal.close_event(desc.id, desc.run_id)
+    if close is not None:
+        run.result, error = await close_outcome(close, temporal.decode_one)
+        run.error = RunError(**error) if error else None
+    run.resumes = await resume_audit(svc, run_id)
+    return run, entries
+
+
+async def resume_audit(svc: Services, run_id: str) -> list[dict[str, Any]]:
+    """Who resumed the run's "webhook and wait" steps; empty when Redis cannot say."""
+    try:
+        steps = await svc.resume.of_run(run_id)
+    except REDIS_FAILURES:
+        return []
+    return [
+        {"step": s.step, "resumed_at": datetime.fromtimestamp(s.resumed_ms / 1000, tz=UTC).isoformat(),
+         "client_ip": s.client_ip, "user_agent": s.user_agent}
+        for s in steps if s.resumed_ms is not None
+    ]
