@@ -23,6 +23,7 @@ dev: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy gateway worker workflows signalway
 	$(BIN)/pytest
 
 lint: $(STAMP)

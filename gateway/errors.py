@@ -1,6 +1,6 @@
 """The gateway's error tree, and the one place errors become HTTP responses.
 
-Every error is an RFC 9457 problem (`application/problem+json`) in the shape of seed 000:
+Every error is an RFC 9457 problem (`application/problem+json`) in the shape of the durable workflows API:
 `title, status, detail?, code?, instance?, retry_after_seconds?, allowed_actions?, type?`.
 
     Problem
@@ -255,11 +255,18 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method served at this path: one path may be split over several routes."""
-    methods: set[str] = set()
+    """The methods served at this path's route template (one template may be split over
+    several routes, one per method); a route with another template that would also match
+    the path, e.g. `/v1/events/{eventKey}` for `/v1/events/stats`, is not this resource."""
+    template = None
     for route in request.app.routes:
         match, _ = route.matches({**request.scope, "method": "__none__"})
-        if match != Match.NONE:
+        if match == Match.PARTIAL:
+            template = getattr(route, "path", None)
+            break
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if template is not None and getattr(route, "path", None) == template:
             methods.update(getattr(route, "methods", None) or ())
     return ", ".join(sorted(methods))
 

@@ -100,7 +100,7 @@ class RequestContextMiddleware:
 
 def _route_template(scope: Scope) -> str:
     route: Any = scope.get("route")
-    return getattr(route, "path", None) or "<unmatched>"
+    return getattr(route, "path_format", None) or "<unmatched>"
 
 
 class BodyLimitMiddleware:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gateway.errors import ProblemDetails
 from gateway.routing import ApiRoute
@@ -60,7 +60,7 @@ def build(routes: Iterable[BaseRoute], *, title: str, version: str) -> dict[str,
         if op.security:
             entry["security"] = [{scheme: []} for scheme in op.schemes]
         entry["responses"] = responses
-        paths.setdefault(route.path, {})[route.method.lower()] = entry
+        paths.setdefault(route.path_format, {})[route.method.lower()] = entry
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -73,8 +73,3 @@ def build(routes: Iterable[BaseRoute], *, title: str, version: str) -> dict[str,
             },
         },
     }
-
-
-def plain_routes(routes: Iterable[BaseRoute]) -> list[str]:
-    """Paths served without an OpenAPI description (health, metrics)."""
-    return [r.path for r in routes if isinstance(r, Route) and not isinstance(r, ApiRoute)]

@@ -34,6 +34,7 @@ __all__ = [
     "parse_json_body",
     "read_json",
     "read_model",
+    "read_optional_model",
     "validate",
     "validation_errors",
 ]
@@ -222,11 +223,15 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     return parse_json_body(body)
 
 
-async def read_model(request: Request, model: type[M], *, required: bool = True) -> M | None:
-    data = await read_json(request, required=required)
-    if data is None and not required:
-        return None
-    return validate(model, data)
+async def read_model(request: Request, model: type[M]) -> M:
+    """A required JSON body validated into `model`."""
+    return validate(model, await read_json(request, required=True))
+
+
+async def read_optional_model(request: Request, model: type[M]) -> M:
+    """An optional JSON body validated into `model`; no body is the model's defaults."""
+    data = await read_json(request, required=False)
+    return validate(model, {} if data is None else data)
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

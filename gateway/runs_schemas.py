@@ -1,8 +1,8 @@
-"""Request and response bodies of the workflow runs surface (seed 001)."""
+"""Request and response bodies of the workflow runs surface (the workflow runs API)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -19,7 +19,15 @@ RunStatus = Literal[
 Visibility = Literal["project", "private"]
 
 MAX_PAGE_SIZE = 1000
-_ATTRIBUTE = {"min_length": 1, "max_length": 1000}
+
+
+class _Bounds(TypedDict):
+    min_length: int
+    max_length: int
+
+
+# A TypedDict, not a dict: `Field(**_ATTRIBUTE)` then type-checks against Field's keywords.
+_ATTRIBUTE: Final[_Bounds] = {"min_length": 1, "max_length": 1000}
 
 
 class ExecuteWorkflow(BaseModel):

@@ -1,4 +1,4 @@
-"""Request and response bodies of the durable workflows surface (seeds 000 and 002)."""
+"""Request and response bodies of the durable workflows surface (the durable workflows API)."""
 
 from __future__ import annotations
 

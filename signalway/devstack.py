@@ -163,6 +163,6 @@ def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: 
     console.print(curl_start, soft_wrap=True, highlight=False, markup=False)
     console.print("\nThen approve it (use the id from the answer):\n", soft_wrap=True)
     console.print(curl_signal, soft_wrap=True, highlight=False, markup=False)
-    console.print("\nThe runs surface (seed 001) — start a conversation, then list conversations:\n", soft_wrap=True)
+    console.print("\nThe runs surface (the workflow runs API) — start a conversation, then list conversations:\n", soft_wrap=True)
     console.print(curl_runs, soft_wrap=True, highlight=False, markup=False)
     console.print("\nCtrl-C stops everything; state survives in the data directory.\n")

@@ -42,10 +42,13 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
     scheme = urlparse(url).scheme
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         sentinels, service, db, password, tls = parse_sentinel(url)
-        sentinel = Sentinel(sentinels, sentinel_kwargs={"password": password, "ssl": tls} if tls else
-                            ({"password": password} if password else None),
-                            password=password, ssl=tls, **options)
-        return sentinel.master_for(service, db=db)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves Sentinel.__init__ unannotated
+            sentinels, sentinel_kwargs={"password": password, "ssl": tls} if tls else
+            ({"password": password} if password else None),
+            password=password, ssl=tls, **options)
+        # master_for is unannotated too; it builds its default redis_class, aioredis.Redis.
+        master: aioredis.Redis = sentinel.master_for(service, db=db)
+        return master
     return aioredis.Redis.from_url(url, **options)
 
 

@@ -1,4 +1,4 @@
-"""Resume steps ("webhook and wait", seed 003) in Redis: written by the worker, resumed by the gateway.
+"""Resume steps ("webhook and wait") in Redis: written by the worker, resumed by the gateway.
 
 The resume URL is `<public url>/public/send-user-signal/<token>`. The token is
 HMAC-SHA256(resume secret, nonce) — 256 bits, with a 128-bit nonce from `secrets` — so it
@@ -24,9 +24,10 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 PATH_PREFIX = "/public/send-user-signal/"
 # Records outlive their deadline a while, so a late caller hears "expired" (410), not "unknown".
@@ -63,7 +64,7 @@ _RESUME = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', ''} end
 if status == 'waiting' then
-  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline_ms') or '0')
+  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline_ms') or '') or 0
   if deadline > 0 and tonumber(ARGV[1]) >= deadline then return {'expired', ''} end
   redis.call('HSET', KEYS[1], 'status', 'resumed', 'fingerprint', ARGV[2], 'resumed_ms', ARGV[1],
              'client_ip', ARGV[3], 'user_agent', ARGV[4])
@@ -87,7 +88,7 @@ _MANAGE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
 if status ~= 'waiting' then return status end
-local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline_ms') or '0')
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline_ms') or '') or 0
 if deadline > 0 and tonumber(ARGV[2]) >= deadline then return 'expired' end
 if ARGV[1] == 'revoke' then
   redis.call('HSET', KEYS[1], 'status', 'revoked')
@@ -151,9 +152,10 @@ class ResumeStore:
         """Record a step (idempotently: a retried open keeps the first nonce); returns the nonce."""
         ttl = _ttl(deadline_ms)
         await self._redis.set(nonce_key(run_id, step), secrets.token_hex(16), nx=True, ex=ttl)
-        nonce = (await self._redis.get(nonce_key(run_id, step))).decode()
+        # Set just above (NX keeps a retried open's nonce); bytes, as our clients never decode.
+        nonce = cast(bytes, await self._redis.get(nonce_key(run_id, step))).decode()
         hashed = token_hash(token_for(secret, nonce))
-        record: dict[str, Any] = {
+        record: dict[FieldT, EncodableT] = {
             "workflow_id": workflow_id, "run_id": run_id, "step": step, "project": project or "",
             "variables": json.dumps(variables), "deadline_ms": deadline_ms or "",
             "created_ms": int(time.time() * 1000), "status": "waiting",
@@ -171,12 +173,13 @@ class ResumeStore:
     # -- gateway side ------------------------------------------------------------------------
 
     async def get(self, hashed: str) -> ResumeStep | None:
-        raw = await self._redis.hgetall(step_key(hashed))
+        raw = cast(dict[bytes, bytes], await self._redis.hgetall(step_key(hashed)))
         return ResumeStep.from_redis(hashed, raw) if raw else None
 
     async def of_run(self, run_id: str) -> list[ResumeStep]:
         steps = []
-        for hashed in (await self._redis.hgetall(run_steps_key(run_id))).values():
+        by_step = cast(dict[bytes, bytes], await self._redis.hgetall(run_steps_key(run_id)))
+        for hashed in by_step.values():
             step = await self.get(hashed.decode())
             if step is not None:
                 steps.append(step)

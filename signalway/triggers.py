@@ -1,4 +1,4 @@
-"""Event triggers (seed 004) in Redis: registered by workers, sent to by the gateway.
+"""Event triggers (the event triggers API) in Redis: registered by workers, sent to by the gateway.
 
 All keys of one project share a Redis Cluster hash tag (`{<project>}`), so every Lua script
 below touches a single slot. Per project `P = signalway:trg:{<project>}:`:
@@ -28,7 +28,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -211,8 +211,8 @@ class Trigger:
     def expired(self) -> bool:
         return self.status == "waiting" and self.expires_us is not None and now_us() >= self.expires_us
 
-    def wire(self) -> dict[str, Any]:
-        """The seed's trigger object."""
+    def as_api(self) -> dict[str, Any]:
+        """The trigger as the event triggers API shows it (the wire object of `GET /v1/events/{key}`)."""
         return {
             "id": self.id, "event_key": self.event_key, "project_id": self.project_id,
             "source_type": self.source_type, "workflow_run_id": self.workflow_run_id,
@@ -228,6 +228,11 @@ class Trigger:
 class Registered:
     status: str  # waiting | received | timed_out | canceled | conflict
     payload: Any = None
+
+
+# redis-py types replies as `bytes | str` (and sorted-set ranges as members or pairs); our
+# clients never set decode_responses, so the casts below name the bytes that actually arrive.
+_Scored = list[tuple[bytes, float]]
 
 
 class TriggerStore:
@@ -258,11 +263,11 @@ class TriggerStore:
         return Registered(status=status, payload=json.loads(payload) if payload and status == "received" else None)
 
     async def get(self, project: str, id: str) -> Trigger | None:
-        raw = await self._redis.hgetall(prefix(project) + "id:" + id)
+        raw = cast(dict[bytes, bytes], await self._redis.hgetall(prefix(project) + "id:" + id))
         return Trigger.from_redis(raw) if raw else None
 
     async def by_key(self, project: str, event_key: str) -> Trigger | None:
-        id = await self._redis.get(prefix(project) + "key:" + event_key)
+        id = cast(bytes | None, await self._redis.get(prefix(project) + "key:" + event_key))
         return await self.get(project, id.decode()) if id else None
 
     async def send(
@@ -291,18 +296,19 @@ class TriggerStore:
         # (anything from U+0100 on).
         raw = key_prefix.encode()
         low, high = b"[" + raw, b"[" + raw + b"\xff"
-        keys = await self._redis.zrangebylex(prefix(project) + "waiting-keys", low, high, start=0, num=limit)
+        keys = cast(list[bytes], await self._redis.zrangebylex(prefix(project) + "waiting-keys", low, high,
+                                                               start=0, num=limit))
         return [k.decode() for k in keys]
 
     async def page(self, project: str, *, before_us: int | None, batch: int) -> list[tuple[str, int]]:
         """Ids newest first, requested strictly before `before_us`."""
         high = f"({before_us}" if before_us is not None else "+inf"
-        items = await self._redis.zrevrangebyscore(prefix(project) + "all", high, "-inf", start=0, num=batch,
-                                                   withscores=True)
+        items = cast(_Scored, await self._redis.zrevrangebyscore(prefix(project) + "all", high, "-inf", start=0,
+                                                                 num=batch, withscores=True))
         return [(i.decode(), int(s)) for i, s in items]
 
     async def of_run(self, project: str, run_id: str) -> list[Trigger]:
-        ids = await self._redis.smembers(prefix(project) + "run:" + run_id)
+        ids = cast(set[bytes], await self._redis.smembers(prefix(project) + "run:" + run_id))
         triggers = [await self.get(project, i.decode()) for i in ids]
         return sorted((t for t in triggers if t is not None), key=lambda t: t.requested_us)
 
@@ -325,7 +331,8 @@ class TriggerStore:
         P = prefix(project)
         ids: list[str] = []
         for status in TERMINAL:
-            ids += [i.decode() for i in await self._redis.zrangebyscore(P + "status:" + status, "-inf", older_than_us)]
+            members = cast(list[bytes], await self._redis.zrangebyscore(P + "status:" + status, "-inf", older_than_us))
+            ids += [i.decode() for i in members]
         if dry_run or not ids:
             return len(ids)
         for id in ids:
@@ -362,7 +369,7 @@ class TriggerStore:
         P = prefix(project)
         await self._redis.zremrangebyscore(P + "early-index", "-inf", now_us())
         out = []
-        for key, expires in await self._redis.zrange(P + "early-index", 0, -1, withscores=True):
+        for key, expires in cast(_Scored, await self._redis.zrange(P + "early-index", 0, -1, withscores=True)):
             payload = await self._redis.get(P + "early:" + key.decode())
             if payload is not None:
                 out.append({"event_key": key.decode(), "payload": json.loads(payload),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -105,11 +105,13 @@ class UpdateStore:
         return int(seq)
 
     async def after_id(self, run_id: str, after: int) -> list[Message]:
-        raw = await self._redis.zrangebyscore(updates_key(run_id), f"({after}", "+inf")
+        # Members only (no scores), and bytes: our clients never set decode_responses.
+        raw = cast(list[bytes], await self._redis.zrangebyscore(updates_key(run_id), f"({after}", "+inf"))
         return [Message.parse(r) for r in raw]
 
     async def since(self, run_id: str, since_ms: int) -> list[Message]:
-        messages = [Message.parse(r) for r in await self._redis.zrange(updates_key(run_id), 0, -1)]
+        raw = cast(list[bytes], await self._redis.zrange(updates_key(run_id), 0, -1))
+        messages = [Message.parse(r) for r in raw]
         return [m for m in messages if m.timestamp > since_ms]
 
     async def last_id(self, run_id: str) -> int:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,14 +15,7 @@ from temporalio.client import Client
 from signalway.localstack import ManagedProcess, free_port, start_redis, start_temporal
 from signalway.settings import CommonSettings
 from signalway.temporal import connect
-
-
-@dataclass(frozen=True)
-class Stack:
-    temporal_address: str
-    redis_url: str
-    data_dir: Path
-
+from tests.helpers.stack import Stack
 
 
 @pytest.fixture(scope="session")

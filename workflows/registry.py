@@ -53,7 +53,6 @@ class WorkflowTypeInfo:
         self.update_models: dict[str, type[BaseModel] | None] = {
             name: _first_param_model(upd.fn) for name, upd in definition.updates.items() if name
         }
-        self.query_names: tuple[str, ...] = tuple(sorted(name for name in definition.queries if name))
 
 
 TYPES: dict[str, WorkflowTypeInfo] = {info.name: info for info in map(WorkflowTypeInfo, WORKFLOWS)}

@@ -83,7 +83,7 @@ def epoch_seconds(event: HistoryEvent) -> int:
 
 
 class RunHistory:
-    """Maps history events, in order, to the runs surface's entries (seed 001).
+    """Maps history events, in order, to the runs surface's entries (the workflow runs API).
 
     It keeps a reference to each activity's scheduled entry only, so a later started event
     can fill in `startedEventId` there; the raw events are never kept.
@@ -153,8 +153,8 @@ class RunHistory:
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             entry["failure"] = failure_summary(event.workflow_execution_failed_event_attributes.failure)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            attrs = event.workflow_execution_signaled_event_attributes
-            entry["signal"] = {"name": attrs.signal_name, "input": await self._values(attrs.input)}
+            signaled = event.workflow_execution_signaled_event_attributes
+            entry["signal"] = {"name": signaled.signal_name, "input": await self._values(signaled.input)}
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
             entry["reason"] = event.workflow_execution_terminated_event_attributes.reason
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:

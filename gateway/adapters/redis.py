@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -57,7 +58,8 @@ class RedisService:
         with self._errors():
             if await self.redis.set(key, fingerprint, nx=True, ex=ttl_seconds):
                 return None
-            earlier = await self.redis.get(key)
+            # Our clients never set decode_responses, so values come back as bytes.
+            earlier = cast(bytes | None, await self.redis.get(key))
         return earlier.decode() if earlier is not None else None
 
     async def remember(self, key: str, value: str, *, ttl_seconds: int) -> None:
@@ -70,7 +72,7 @@ class RedisService:
             async with self.redis.pipeline(transaction=True) as pipe:
                 await pipe.watch(key)
                 if (await pipe.get(key)) == fingerprint.encode():
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.multi unannotated
                     pipe.delete(key)
                     await pipe.execute()
 

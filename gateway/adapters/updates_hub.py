@@ -85,7 +85,7 @@ class UpdatesHub:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -108,10 +108,10 @@ class UpdatesHub:
             yield sub
         finally:
             async with self._lock:
-                subscribers = self._subscribers.get(run_id)
-                if subscribers is not None and sub in subscribers:
-                    subscribers.discard(sub)
-                    if not subscribers:
+                remaining = self._subscribers.get(run_id)
+                if remaining is not None and sub in remaining:
+                    remaining.discard(sub)
+                    if not remaining:
                         await self._drop_run(run_id)
 
     async def _drop_run(self, run_id: str) -> None:
@@ -181,7 +181,7 @@ class UpdatesHub:
             self._watchers.clear()
             old, self._pubsub = self._pubsub, self._redis.pubsub()
         with contextlib.suppress(Exception):
-            await old.aclose()
+            await old.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
 
     async def _watch(self, workflow_id: str, run_id: str) -> None:
         delay = 0.5

@@ -5,14 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.errors import BadRequest
 from gateway.routing import UUID, Param
 
+
+class _RunIdConvertor(StringConvertor):
+    """A run id segment that is not `updates`: `/runs/{run_id}/updates` (POST) is its own
+    resource, not the details of a run named `updates` of a workflow named `{run_id}`."""
+
+    regex = "(?!updates$)[^/]+"
+
+
+register_url_convertor("run_id", _RunIdConvertor())
+
 RUNS_BASE = "/api/v1/workflows"
-RUN = RUNS_BASE + "/runs/{workflow_id}/{run_id}"
+RUN = RUNS_BASE + "/runs/{workflow_id}/{run_id:run_id}"
 
 WORKFLOW_ID = Param("workflow_id", "path", {"type": "string", "minLength": 1, "maxLength": 1000},
                     "The ID of the Workflow.", required=True)

@@ -1,4 +1,4 @@
-"""Event triggers for durable waits (seed 004): `/v1/events`, plus what a run waits for."""
+"""Event triggers for durable waits (the event triggers API): `/v1/events`, plus what a run waits for."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _SOURCE_TYPES = ("workflow_step", "job_run")
 
 
 class TriggerOut(BaseModel):
-    """An event trigger, as seed 004 shows it."""
+    """An event trigger, as the event triggers API shows it."""
 
     id: str
     event_key: str
@@ -106,7 +106,8 @@ class HeldEvents(BaseModel):
 # -- routes ----------------------------------------------------------------------------------
 
 
-def _who(request: Request) -> Principal:
+def _caller(request: Request) -> Principal:
+    """The caller of the event API: a Bearer JWT or the project API key."""
     return principal(request, allow_api_key=True)
 
 
@@ -118,7 +119,7 @@ def _key(request: Request, name: str = "eventKey", limit: int = MAX_KEY) -> str:
 
 
 def _out(trigger: Trigger) -> dict[str, Any]:
-    return TriggerOut(**trigger.wire()).model_dump(mode="json")
+    return TriggerOut(**trigger.as_api()).model_dump(mode="json")
 
 
 def _cursor(request: Request) -> int | None:
@@ -140,7 +141,7 @@ def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None
 
 
 async def list_triggers(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     status, source_type = _choice(request, "status", STATUSES), _choice(request, "source_type", _SOURCE_TYPES)
     limit, before = int_param(request, "limit", 50, 1, 500), _cursor(request)
     if (request.query_params.get("project_id") or who.project) != who.project:
@@ -148,12 +149,12 @@ async def list_triggers(request: Request) -> Response:
     found, has_more = await events.page(svc, who, status=status, source_type=source_type, limit=limit,
                                         run_id=request.query_params.get("workflow_run_id"), before_us=before)
     next_cursor = iso_us(found[-1].requested_us) if has_more and found else None
-    return JSONResponse(TriggerPage(data=[TriggerOut(**t.wire()) for t in found], has_more=has_more,
+    return JSONResponse(TriggerPage(data=[TriggerOut(**t.as_api()) for t in found], has_more=has_more,
                                     next_cursor=next_cursor).model_dump(mode="json"))
 
 
 async def register_job_trigger(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     body = await read_model(request, RegisterJobTrigger)
     trigger = await events.register_job(svc, who, event_key=body.event_key, job_run_id=body.job_run_id,
                                         timeout_secs=body.timeout_secs, request_payload=body.request_payload)
@@ -161,12 +162,12 @@ async def register_job_trigger(request: Request) -> Response:
 
 
 async def stats(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     return JSONResponse(TriggerStats(**await svc.triggers.stats(who.project)).model_dump())
 
 
 async def purge(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     body = await read_model(request, PurgeBody)
     cutoff = now_us() - int(body.older_than_days * 86_400 * 1_000_000)
     count = await svc.triggers.purge(who.project, older_than_us=cutoff, dry_run=body.dry_run)
@@ -175,17 +176,17 @@ async def purge(request: Request) -> Response:
 
 
 async def get_trigger(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     return JSONResponse(_out(await events.by_key(svc, who, _key(request))))
 
 
 async def cancel_trigger(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     return JSONResponse(_out(await events.cancel(svc, who, _key(request))))
 
 
 async def send_event(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     key = _key(request)
     payload = await read_json(request, required=False)
     status, body = await events.send(svc, who, key, payload, idempotency_key=idempotency_key(request))
@@ -194,16 +195,16 @@ async def send_event(request: Request) -> Response:
 
 
 async def send_prefix(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     key_prefix = _key(request, "prefix", MAX_PREFIX)
     dry_run = bool_param(request, "dry_run", False)
     payload = await read_json(request, required=False)
     if dry_run:
-        triggers = await events.waiting_with_prefix(svc, who, key_prefix)
-        return JSONResponse(PrefixResult(resolved=0, dry_run=True, would_resolve=len(triggers),
-                                         triggers=[TriggerOut(**t.wire()) for t in triggers]).model_dump(mode="json"))
-    resolved, triggers = await events.send_prefix(svc, who, key_prefix, payload)
-    return JSONResponse(PrefixResult(resolved=resolved, triggers=[TriggerOut(**t) for t in triggers])
+        waiting = await events.waiting_with_prefix(svc, who, key_prefix)
+        return JSONResponse(PrefixResult(resolved=0, dry_run=True, would_resolve=len(waiting),
+                                         triggers=[TriggerOut(**t.as_api()) for t in waiting]).model_dump(mode="json"))
+    resolved, settled = await events.send_prefix(svc, who, key_prefix, payload)
+    return JSONResponse(PrefixResult(resolved=resolved, triggers=[TriggerOut(**t) for t in settled])
                         .model_dump(mode="json"))
 
 
@@ -221,13 +222,13 @@ async def stream_trigger(request: Request) -> Response:
 
 
 async def list_held(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     held = await svc.triggers.held(who.project)
     return JSONResponse(HeldEvents(data=[HeldEvent(**h) for h in held]).model_dump())
 
 
 async def drop_held(request: Request) -> Response:
-    svc, who = services(request), _who(request)
+    svc, who = services(request), _caller(request)
     key = _key(request)
     if not await svc.triggers.drop_held(who.project, key):
         raise NotFound(f"No early event is held for {key!r}.")

@@ -20,7 +20,7 @@ from gateway.routes._params import (
     run_ids,
     wants_receipt,
 )
-from gateway.routing import ApiRoute, Operation, Param, bool_param, read_json, read_model
+from gateway.routing import ApiRoute, Operation, Param, bool_param, read_json, read_optional_model
 from gateway.runs_schemas import (
     ActionBody,
     ActionDone,
@@ -53,7 +53,7 @@ async def execute(request: Request) -> Response:
     workflow_type = request.path_params["workflow_type"]
     require_known_type(svc, workflow_type, field="workflow type", operation_id="executeWorkflow",
                        href=f"{RUNS_BASE}/execute/{{name}}")
-    body = await read_model(request, ExecuteWorkflow, required=False) or ExecuteWorkflow()
+    body = await read_optional_model(request, ExecuteWorkflow)
     start = StartRequest(
         workflow_type, body.vars, api=API_NAME, visibility=body.visibility, interaction=body.interaction,
         attributes={"document_id": body.document_id or (body.objectIds[0] if body.objectIds else None),
@@ -67,13 +67,13 @@ async def execute(request: Request) -> Response:
 
 async def list_runs(request: Request) -> Response:
     svc, who = services(request), principal(request)
-    body = await read_model(request, ListRuns, required=False) or ListRuns()
+    body = await read_optional_model(request, ListRuns)
     return json_response(await lists.runs(svc, who, body, conversations=False))
 
 
 async def list_conversations(request: Request) -> Response:
     svc, who = services(request), principal(request)
-    body = await read_model(request, ListRuns, required=False) or ListRuns()
+    body = await read_optional_model(request, ListRuns)
     return json_response(await lists.runs(svc, who, body, conversations=True))
 
 
@@ -91,7 +91,7 @@ async def get_run(request: Request) -> Response:
 async def _stop(request: Request, *, terminate: bool) -> Response:
     svc, who = services(request), principal(request)
     workflow_id, run_id = run_ids(request)
-    body = await read_model(request, ActionBody, required=False) or ActionBody()
+    body = await read_optional_model(request, ActionBody)
     await messages.stop(svc, who, workflow_id, run_id, terminate=terminate, reason=body.reason,
                         links=_links(workflow_id, run_id))
     return json_response(ActionDone(message=f"Workflow {run_id} {'terminated' if terminate else 'cancelled'}"))

@@ -68,7 +68,7 @@ async def page(svc: Services, who: Principal, *, status: str | None, source_type
             trigger = await svc.triggers.get(who.project, id)
             if trigger is None:
                 continue
-            if (status and trigger.wire()["status"] != status) or (source_type and trigger.source_type != source_type) \
+            if (status and trigger.as_api()["status"] != status) or (source_type and trigger.source_type != source_type) \
                     or (run_id and trigger.workflow_run_id != run_id):
                 continue
             if await visible(svc, who, trigger) is None:
@@ -149,7 +149,7 @@ async def send(svc: Services, who: Principal, key: str, payload: Any, *,
     async def act(_: str | None) -> dict[str, Any]:
         trigger = await _send_one(svc, who, key, payload, text)
         if trigger is not None:
-            return {"status": 200, "body": trigger.wire()}
+            return {"status": 200, "body": trigger.as_api()}
         if not _early_allowed(svc, key):
             raise missing(key)
         expires = await svc.triggers.hold(who.project, key, text, ttl_seconds=svc.settings.early_event_ttl_seconds)
@@ -178,8 +178,8 @@ async def send_prefix(svc: Services, who: Principal, key_prefix: str, payload: A
                 trigger = await _send_one(svc, who, key, payload, text)
             except Problem as exc:
                 current = await svc.triggers.by_key(who.project, key)
-                return False, ({**current.wire(), "error": exc.detail} if current else None)
-            return (True, trigger.wire()) if trigger is not None else (False, None)
+                return False, ({**current.as_api(), "error": exc.detail} if current else None)
+            return (True, trigger.as_api()) if trigger is not None else (False, None)
 
     keys = await svc.triggers.waiting_keys(who.project, key_prefix)
     results = await asyncio.gather(*[one(k) for k in keys])
@@ -203,7 +203,7 @@ async def watch(svc: Services, who: Principal, first: Trigger) -> AsyncIterator[
     last: dict[str, Any] | None = None
     trigger: Trigger | None = first
     while trigger is not None:
-        wire = trigger.wire()
+        wire = trigger.as_api()
         if wire != last:
             yield trigger
             last = wire
@@ -219,7 +219,7 @@ async def watch(svc: Services, who: Principal, first: Trigger) -> AsyncIterator[
 async def run_waits(svc: Services, who: Principal, workflow_id: str, run_id: str) -> dict[str, Any]:
     """What a run is waiting for: open triggers, open resume URLs, the signals it accepts."""
     desc = await access.describe(svc, who, workflow_id, run_id)
-    triggers = [t for t in await svc.triggers.of_run(who.project, run_id) if t.wire()["status"] == "waiting"]
+    triggers = [t for t in await svc.triggers.of_run(who.project, run_id) if t.as_api()["status"] == "waiting"]
     steps = [s for s in await svc.resume.of_run(run_id) if s.status == "waiting"]
     body: dict[str, Any] = {
         "workflow_id": workflow_id, "run_id": run_id, "status": desc.status.name if desc.status else None,

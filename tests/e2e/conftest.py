@@ -2,75 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from signalway.localstack import ManagedProcess, free_port
-from signalway.tokens import mint
-from tests.conftest import Stack
-
-API_KEY = "sk_test_" + secrets.token_urlsafe(16)
-WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-API_KEY_PROJECT = "alpha"
-
-
-@dataclass(frozen=True)
-class Gateway:
-    url: str
-    secret: str
-    rsa_private_pem: bytes
-    process: ManagedProcess
-
-    def token(self, project: str = "alpha", user: str = "alice", permissions: tuple[str, ...] = (),
-              ttl: int = 3600) -> str:
-        return mint(self.secret, project=project, user=user, permissions=permissions, ttl_seconds=ttl)
-
-    def headers(self, project: str = "alpha", user: str = "alice") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(project, user)}"}
-
-
-def wait_ready(url: str, process: ManagedProcess, *, path: str = "/readyz", timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.running():
-            raise RuntimeError(f"{process.name} exited:\n{process.tail(40)}")
-        try:
-            if httpx.get(url + path, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{process.name} not ready:\n{process.tail(40)}")
-
-
-def gateway_env(stack: Stack, port: int, secret: str, public_pem: str, **extra: str) -> dict[str, str]:
-    return {
-        "SIGNALWAY_TEMPORAL_ADDRESS": stack.temporal_address,
-        "SIGNALWAY_REDIS_URL": stack.redis_url,
-        "SIGNALWAY_JWT_SECRET": secret,
-        "SIGNALWAY_JWT_PUBLIC_KEY": public_pem,
-        "SIGNALWAY_API_KEYS": json.dumps({API_KEY: API_KEY_PROJECT}),
-        "SIGNALWAY_HOST": "127.0.0.1",
-        "SIGNALWAY_PORT": str(port),
-        "SIGNALWAY_MAX_BODY_BYTES": str(64 * 1024),
-        "SIGNALWAY_QUERY_TIMEOUT_SECONDS": "1",
-        "SIGNALWAY_RESUME_RATE_LIMIT_PER_MINUTE": "10000",
-        "SIGNALWAY_EARLY_EVENT_PREFIXES": json.dumps(["order:early-"]),
-        # The resume tests' webhook receiver listens on 127.0.0.1.
-        "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
-        **extra,
-    }
+from tests.helpers.gateway import WEBHOOK_SECRET, Gateway, gateway_env
+from tests.helpers.http import wait_ready
+from tests.helpers.stack import Stack
 
 
 @pytest.fixture(scope="session")
@@ -127,9 +71,3 @@ async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def as_project(gateway: Gateway) -> Callable[[str], dict[str, str]]:
     return lambda project: gateway.headers(project=project)
-
-
-def rs256_token(private_pem: bytes, **claims: object) -> str:
-    now = int(time.time())
-    body = {"sub": "rsa-user", "project": "alpha", "iat": now, "exp": now + 600, **claims}
-    return jwt.encode(body, private_pem, algorithm="RS256")

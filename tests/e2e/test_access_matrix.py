@@ -32,8 +32,9 @@ from gateway.app import create_app
 from gateway.routing import ApiRoute
 from gateway.settings import GatewaySettings
 from signalway.tokens import SUPERADMIN
-from tests.e2e.conftest import API_KEY, Gateway
-from tests.e2e.helpers import DURABLE, WORKFLOWS, eventually, execute, run_path
+from tests.helpers.gateway import API_KEY, Gateway
+from tests.helpers.http import DURABLE, WORKFLOWS, execute, run_path
+from tests.helpers.polling import eventually
 
 
 class Access(enum.Enum):

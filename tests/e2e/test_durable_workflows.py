@@ -9,7 +9,8 @@ from datetime import datetime
 
 import httpx
 
-from tests.e2e.helpers import DURABLE, assert_problem, create, eventually, wait_status
+from tests.helpers.http import DURABLE, assert_problem, create, wait_status
+from tests.helpers.polling import eventually
 
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 

@@ -16,8 +16,9 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from signalway import search_attributes as sa
 from signalway.localstack import ManagedProcess
 from signalway.triggers import TriggerStore, prefix
-from tests.e2e.conftest import API_KEY, Gateway
-from tests.e2e.helpers import assert_problem, eventually, execute, run_path, wait_run
+from tests.helpers.gateway import API_KEY, Gateway
+from tests.helpers.http import assert_problem, execute, run_path, wait_run
+from tests.helpers.polling import eventually
 
 EVENTS = "/v1/events"
 

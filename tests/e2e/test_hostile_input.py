@@ -15,15 +15,8 @@ import httpx
 import pytest
 
 from gateway.routing import MAX_JSON_DEPTH, MAX_JSON_NUMBER_CHARS
-from tests.e2e.helpers import (
-    DURABLE,
-    WORKFLOWS,
-    assert_problem,
-    create,
-    eventually,
-    execute,
-    run_path,
-)
+from tests.helpers.http import DURABLE, WORKFLOWS, assert_problem, create, execute, run_path
+from tests.helpers.polling import eventually
 
 HOSTILE: dict[str, tuple[bytes, str]] = {
     # name: (the value, what the problem's detail says)

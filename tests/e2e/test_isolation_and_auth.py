@@ -11,8 +11,9 @@ import httpx
 import jwt
 
 from signalway.tokens import mint
-from tests.e2e.conftest import API_KEY, API_KEY_PROJECT, Gateway, rs256_token
-from tests.e2e.helpers import DURABLE, assert_problem, create, eventually
+from tests.helpers.gateway import API_KEY, API_KEY_PROJECT, Gateway, rs256_token
+from tests.helpers.http import DURABLE, assert_problem, create
+from tests.helpers.polling import eventually
 
 
 async def test_another_projects_workflow_is_not_found(http: httpx.AsyncClient, gateway: Gateway) -> None:

@@ -23,9 +23,9 @@ import pytest
 
 from signalway.localstack import ManagedProcess, free_port
 from signalway.tokens import mint
-from tests.conftest import Stack
-from tests.e2e.conftest import API_KEY, gateway_env, wait_ready
-from tests.e2e.helpers import assert_problem
+from tests.helpers.gateway import API_KEY, gateway_env
+from tests.helpers.http import assert_problem, wait_ready
+from tests.helpers.stack import Stack
 
 PUBLIC = "/public/send-user-signal/"
 LIMIT = 5

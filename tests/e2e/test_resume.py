@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 import signalway
 from signalway.localstack import ManagedProcess, free_port, start_redis
-from tests.conftest import Stack
-from tests.e2e.conftest import WEBHOOK_SECRET, Gateway, gateway_env, wait_ready
-from tests.e2e.helpers import assert_problem, eventually, execute, run_path, wait_run
+from tests.helpers.gateway import WEBHOOK_SECRET, Gateway, gateway_env
+from tests.helpers.http import assert_problem, execute, run_path, wait_ready, wait_run
+from tests.helpers.polling import eventually
+from tests.helpers.stack import Stack
 
 PUBLIC = "/public/send-user-signal/"
 

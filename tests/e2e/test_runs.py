@@ -10,16 +10,9 @@ from typing import Any
 import httpx
 
 from gateway.runs_schemas import HistoryEntry
-from tests.e2e.conftest import Gateway
-from tests.e2e.helpers import (
-    WORKFLOWS,
-    assert_problem,
-    eventually,
-    execute,
-    listed,
-    run_path,
-    wait_run,
-)
+from tests.helpers.gateway import API_KEY, Gateway
+from tests.helpers.http import WORKFLOWS, assert_problem, execute, listed, run_path, wait_run
+from tests.helpers.polling import eventually
 
 RUNS = f"{WORKFLOWS}/runs"
 
@@ -405,8 +398,6 @@ async def test_bad_input_is_a_clear_problem(http: httpx.AsyncClient, gateway: Ga
         assert_problem(response, 404, "workflow_not_found")
     assert (await http.get(run_path(wid, rid))).json()["status"] == "RUNNING"
     # The runs surface is Bearer only: an API key is not a credential here.
-    from tests.e2e.conftest import API_KEY
-
     assert_problem(await http.post(RUNS, headers={"Authorization": API_KEY}), 401, "unauthorized")
     for w, r in ((wid, rid), (other_wid, other_rid)):
         await http.post(f"{run_path(w, r)}/actions/terminate")

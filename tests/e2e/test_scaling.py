@@ -19,9 +19,10 @@ from temporalio.client import Client
 
 from signalway.localstack import ManagedProcess, free_port
 from signalway.updates import updates_key
-from tests.conftest import Stack
-from tests.e2e.conftest import Gateway, gateway_env, wait_ready
-from tests.e2e.helpers import eventually, execute, wait_run
+from tests.helpers.gateway import Gateway, gateway_env
+from tests.helpers.http import execute, wait_ready, wait_run
+from tests.helpers.polling import eventually
+from tests.helpers.stack import Stack
 
 _QUEUE: list[str] = []
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from signalway.localstack import ManagedProcess, free_port
-from tests.conftest import Stack
-from tests.e2e.conftest import Gateway, gateway_env, wait_ready
-from tests.e2e.helpers import DURABLE, assert_problem
+from tests.helpers.gateway import Gateway, gateway_env
+from tests.helpers.http import DURABLE, assert_problem, wait_ready
+from tests.helpers.stack import Stack
 
 
 async def test_healthz_and_readyz(http: httpx.AsyncClient) -> None:

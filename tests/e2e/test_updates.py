@@ -17,9 +17,9 @@ from httpx_sse import aconnect_sse
 
 from signalway.localstack import ManagedProcess, free_port, start_redis
 from signalway.updates import updates_key
-from tests.conftest import Stack
-from tests.e2e.conftest import Gateway, gateway_env, wait_ready
-from tests.e2e.helpers import WORKFLOWS, assert_problem, execute, run_path, wait_run
+from tests.helpers.gateway import Gateway, gateway_env
+from tests.helpers.http import WORKFLOWS, assert_problem, execute, run_path, wait_ready, wait_run
+from tests.helpers.stack import Stack
 
 
 def post_path(run_id: str) -> str:

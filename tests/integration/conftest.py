@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
-from tests.conftest import Stack
+from tests.helpers.stack import Stack
+from tests.helpers.worker import RunningWorker
 from worker.build import WorkerDeps, build_worker
 from worker.settings import WorkerSettings
-
-
-@dataclass(frozen=True)
-class RunningWorker:
-    client: Client
-    task_queue: str
 
 
 @pytest.fixture

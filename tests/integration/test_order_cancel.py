@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import RunningWorker
+from tests.helpers.worker import RunningWorker
 
 
 @pytest.mark.parametrize("delay", [0, 0.005, 0.02, 0.05, 0.1])

@@ -12,11 +12,10 @@ import datetime as dt
 import secrets
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -30,8 +29,9 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowHandle
 
 from signalway.localstack import free_port
-from tests.conftest import Stack
-from tests.integration.conftest import RunningWorker
+from tests.helpers.polling import eventually
+from tests.helpers.stack import Stack
+from tests.helpers.worker import RunningWorker
 from worker.build import WorkerDeps, build_worker
 from worker.settings import WorkerSettings
 from workflows.approval import ApprovalInput, ApprovalWorkflow, ApproveInput
@@ -39,7 +39,6 @@ from workflows.webhook_wait import DELIVER_WEBHOOK_ACTIVITY
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 LEAK = "internal-banner-7f3a"  # what a probed service answers; must never reach the run's failure
-T = TypeVar("T")
 
 
 @dataclass
@@ -131,14 +130,6 @@ def localhost_tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext, list[
     sni: list[str | None] = []
     server.sni_callback = lambda _sock, name, _ctx: sni.append(name)
     return server, ssl.create_default_context(cadata=cert_pem.decode()), sni
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 20) -> T:
-    async with asyncio.timeout(within):
-        while True:
-            if (found := await probe()) is not None:
-                return found
-            await asyncio.sleep(0.1)
 
 
 async def start_approval(worker: RunningWorker, url: str) -> WorkflowHandle[ApprovalWorkflow, object]:

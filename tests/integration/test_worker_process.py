@@ -14,8 +14,8 @@ from temporalio.client import Client
 
 from signalway.localstack import ManagedProcess
 from signalway.updates import updates_key
-from tests.conftest import Stack
-from tests.e2e.helpers import eventually
+from tests.helpers.polling import eventually
+from tests.helpers.stack import Stack
 from workflows.content_ingestion import IngestionInput, StandardContentIngestion
 
 

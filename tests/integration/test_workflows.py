@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from temporalio.client import WorkflowUpdateFailedError
 
 from signalway.updates import updates_key
-from tests.integration.conftest import RunningWorker
+from tests.helpers.worker import RunningWorker
 from workflows._common import EventReceived
 from workflows.approval import (
     ApprovalInput,

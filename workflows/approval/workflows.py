@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -45,12 +45,13 @@ class ApprovalWorkflow:
             if remaining <= 0:
                 self._state.state = "timed_out"
                 break
+
+            # Wake on a decision or a deadline change, whichever comes first.
+            def decided_or_moved(deadline: datetime = deadline) -> bool:
+                return self._state.state != "pending" or self._state.deadline != deadline
+
             try:
-                # Wake on a decision or a deadline change, whichever comes first.
-                await workflow.wait_condition(
-                    lambda deadline=deadline: self._state.state != "pending" or self._state.deadline != deadline,
-                    timeout=timedelta(seconds=remaining),
-                )
+                await workflow.wait_condition(decided_or_moved, timeout=timedelta(seconds=remaining))
             except TimeoutError:
                 continue
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -1,4 +1,4 @@
-"""Payloads of the "wait for an event" step (seed 004)."""
+"""Payloads of the "wait for an event" step (the event triggers API)."""
 
 from __future__ import annotations
 

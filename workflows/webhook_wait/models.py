@@ -1,4 +1,4 @@
-"""Payloads of the "webhook and wait" step (seed 003)."""
+"""Payloads of the "webhook and wait" step (the resume URL API)."""
 
 from __future__ import annotations
 

@@ -129,11 +129,12 @@ async def webhook_and_wait(
             remaining = (deadline - workflow.now()).total_seconds()
             if remaining <= 0:
                 raise ResumeTimedOut(name)
+
+            def settled_or_moved(deadline: datetime = deadline) -> bool:
+                return current.outcome is not None or current.deadline != deadline
+
             try:
-                await workflow.wait_condition(
-                    lambda deadline=deadline: current.outcome is not None or current.deadline != deadline,
-                    timeout=timedelta(seconds=remaining),
-                )
+                await workflow.wait_condition(settled_or_moved, timeout=timedelta(seconds=remaining))
             except TimeoutError:
                 continue
     finally:

@@ -1,26 +1,47 @@
+"""The gateway's API from a test's side: its paths, readiness, and the requests most tests make."""
+
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+import time
+from typing import Any
 
 import httpx
 
-T = TypeVar("T")
+from signalway.localstack import ManagedProcess
+from tests.helpers.polling import eventually
 
 DURABLE = "/api/v1/durable/workflows"
+WORKFLOWS = "/api/v1/workflows"
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 20, what: str = "") -> T:
-    """Poll until `probe` returns something truthy (visibility and workflows are asynchronous)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or probe}")
-        await asyncio.sleep(0.1)
+def wait_ready(url: str, process: ManagedProcess, *, path: str = "/readyz", timeout: float = 60) -> None:
+    """Poll `url + path` until it answers 200, failing early (with its log) if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.running():
+            raise RuntimeError(f"{process.name} exited:\n{process.tail(40)}")
+        try:
+            if httpx.get(url + path, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{process.name} not ready:\n{process.tail(40)}")
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The RFC 9457 problem `response` carries, checked for `status` and `code`."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["title"]
+    assert body["instance"] == response.request.url.path
+    return body
+
+
+# -- the durable surface -------------------------------------------------------------------------
 
 
 async def create(http: httpx.AsyncClient, workflow_type: str, input: Any, **kwargs: Any) -> dict[str, Any]:
@@ -38,18 +59,7 @@ async def wait_status(http: httpx.AsyncClient, workflow_id: str, status: str, **
     return await eventually(probe, what=f"{workflow_id} to be {status}")
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["title"]
-    assert body["instance"] == response.request.url.path
-    return body
-
-
-WORKFLOWS = "/api/v1/workflows"
+# -- the runs surface ----------------------------------------------------------------------------
 
 
 async def execute(http: httpx.AsyncClient, workflow_type: str, vars: Any = None, **body: Any) -> tuple[str, str]:

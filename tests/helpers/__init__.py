@@ -1,0 +1,9 @@
+"""Code the test layers share: dataclasses, constants and helpers. Fixtures stay in the conftest files.
+
+    stack.py       Stack: where the session's Temporal and Redis listen
+    polling.py     eventually: poll an async probe until it answers
+    http.py        the API's paths, wait_ready (a process's HTTP readiness), request/answer helpers
+    gateway.py     Gateway, its credentials and environment (gateway_env, rs256_token)
+    worker.py      RunningWorker: an in-process worker on its own task queue
+    in_process.py  serve: the real app under TestClient, driven by an async httpx client
+"""

@@ -1,0 +1,21 @@
+"""Waiting for what happens asynchronously (visibility, workflows, deliveries) without fixed sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 20, what: str = "") -> T:
+    """Poll until `probe` returns something truthy; its value."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or probe}")
+        await asyncio.sleep(0.1)

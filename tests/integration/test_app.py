@@ -1,0 +1,162 @@
+"""`gateway/app.py`: the real app in-process (TestClient, lifespan and all) in front of the
+session's Temporal and Redis, with an in-process worker on the app's task queue."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.routing import ApiRoute
+from gateway.settings import GatewaySettings
+from signalway.localstack import free_port
+from signalway.tokens import SUPERADMIN, mint
+from tests.helpers.gateway import API_KEY
+from tests.helpers.http import (
+    DURABLE,
+    WORKFLOWS,
+    assert_problem,
+    execute,
+    run_path,
+    wait_run,
+    wait_status,
+)
+from tests.helpers.in_process import serve
+from tests.helpers.stack import Stack
+from tests.helpers.worker import RunningWorker
+
+SECRET = secrets.token_urlsafe(32)
+# A project of its own: the session's other tests list and count their projects' runs.
+PROJECT = f"in-process-{uuid.uuid4().hex[:8]}"
+
+
+def bearer(user: str = "alice", *permissions: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint(SECRET, project=PROJECT, user=user, permissions=permissions)}"}
+
+
+def settings_for(stack: Stack, task_queue: str, **overrides: object) -> GatewaySettings:
+    values: dict[str, object] = {
+        "temporal_address": stack.temporal_address, "redis_url": stack.redis_url, "task_queue": task_queue,
+        "jwt_secret": SECRET, "api_keys": {API_KEY: PROJECT}, **overrides,
+    }
+    return GatewaySettings.model_validate(values)
+
+
+@pytest.fixture
+def app(stack: Stack, worker: RunningWorker) -> Starlette:
+    return create_app(settings_for(stack, worker.task_queue))
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(app, headers=bearer(), timeout=30) as client:
+        yield client
+
+
+async def test_create_answers_201_with_the_location_and_a_keyed_retry_200(http: httpx.AsyncClient) -> None:
+    request = {"workflow_type": "ApprovalWorkflow", "input": {"subject": "in-process"}}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    created = await http.post(DURABLE, json=request, headers=key)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert created.headers["location"] == f"{DURABLE}/{body['id']}"
+    assert (body["workflow_type"], body["status"], body["input"]) == ("ApprovalWorkflow", "running", request["input"])
+
+    retried = await http.post(DURABLE, json=request, headers=key)
+    assert retried.status_code == 200 and retried.json()["id"] == body["id"]
+    assert retried.headers["location"] == created.headers["location"]
+
+
+async def test_execute_answers_the_started_run_in_a_list(http: httpx.AsyncClient) -> None:
+    response = await http.post(f"{WORKFLOWS}/execute/ApprovalWorkflow", json={"vars": {"subject": "x"}})
+    assert response.status_code == 200, response.text
+    [started] = response.json()
+    assert set(started) == {"run_id", "workflow_id"}
+    run = (await http.get(run_path(started["workflow_id"], started["run_id"]))).json()
+    assert (run["run_id"], run["type"], run["status"]) == (started["run_id"], "ApprovalWorkflow", "RUNNING")
+
+
+async def test_durable_signal_is_accepted_with_202_and_the_worker_acts_on_it(http: httpx.AsyncClient) -> None:
+    created = (await http.post(DURABLE, json={"workflow_type": "ApprovalWorkflow",
+                                              "input": {"subject": "sign"}})).json()
+    response = await http.post(f"{DURABLE}/{created['id']}/signal",
+                               json={"signal_type": "approve", "payload": {"approver": "carol"}})
+    assert response.status_code == 202, response.text
+    receipt = response.json()
+    assert (receipt["status"], receipt["workflow_id"], receipt["signal_type"]) == ("accepted", created["id"], "approve")
+    assert isinstance(receipt["event_id"], int)
+    done = await wait_status(http, created["id"], "completed")
+    assert done["result"]["approved"] is True and done["result"]["approver"] == "carol"
+
+
+async def test_run_signal_answers_200_with_a_receipt_unless_minimal(http: httpx.AsyncClient) -> None:
+    wid, rid = await execute(http, "ConversationWorkflow", {})
+    response = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "hello"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["message"]) == ("success", f"Workflow {rid} signalled with UserInput")
+    assert isinstance(body["event_id"], int)
+
+    minimal = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "bye"},
+                              headers={"Prefer": "return=minimal"})
+    assert minimal.status_code == 200 and minimal.json()["event_id"] is None
+    assert minimal.headers["preference-applied"] == "return=minimal"
+    assert (await wait_run(http, wid, rid, "COMPLETED"))["result"] == {"turns": 2}
+
+
+async def test_a_private_run_is_hidden_from_another_user_and_shown_to_a_superadmin(http: httpx.AsyncClient) -> None:
+    wid, rid = await execute(http, "ApprovalWorkflow", {"subject": "mine"}, visibility="private")
+    path = run_path(wid, rid)
+    assert (await http.get(path)).status_code == 200
+    assert_problem(await http.get(path, headers=bearer("bob")), 404, "workflow_not_found")
+    assert_problem(await http.post(f"{path}/signal/approve", json={"approver": "bob"}, headers=bearer("bob")),
+                   404, "workflow_not_found")
+    admin = await http.get(path, headers=bearer("root", SUPERADMIN))
+    assert admin.status_code == 200 and admin.json()["run_id"] == rid
+    assert (await http.get(path)).json()["status"] == "RUNNING"  # bob's signal never arrived
+
+
+async def test_openapi_lists_every_api_route(app: Starlette, http: httpx.AsyncClient) -> None:
+    response = await http.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    routes = [route for route in app.routes if isinstance(route, ApiRoute)]
+    assert routes
+    for route in routes:
+        operation = paths.get(route.path_format, {}).get(route.method.lower())
+        assert operation is not None, f"{route.method} {route.path_format} is not documented"
+        assert operation["operationId"] == route.operation.operation_id
+
+
+async def test_readyz_is_200_when_temporal_and_redis_answer(http: httpx.AsyncClient) -> None:
+    response = await http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"temporal": "ok", "redis": "ok"}}
+
+
+async def test_redis_down_is_a_503_problem_with_retry_advice(stack: Stack, http: httpx.AsyncClient) -> None:
+    wid, rid = await execute(http, "ApprovalWorkflow", {"subject": "redis down"})
+    down = create_app(settings_for(stack, "unused", redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                                   retry_after_seconds=7))
+    async with serve(down, headers=bearer(), timeout=30) as stranded:
+        for response in (
+            await stranded.get("/v1/events"),  # a Redis-backed store: the app's one handler maps it
+            await stranded.get(f"{run_path(wid, rid)}/updates"),
+            # Idempotency claims go through the Redis adapter, which raises the 503 itself.
+            await stranded.post(f"{run_path(wid, rid)}/signal/approve", json={"approver": "x"},
+                                headers={"Idempotency-Key": str(uuid.uuid4())}),
+        ):
+            body = assert_problem(response, 503, "backend_unavailable")
+            assert body["retry_after_seconds"] == 7
+            assert response.headers["retry-after"] == "7"
+        ready = await stranded.get("/readyz")
+        assert ready.status_code == 503 and ready.headers["retry-after"] == "7"
+        assert ready.json()["checks"]["temporal"] == "ok"
+        assert ready.json()["checks"]["redis"].startswith("unavailable")
+    # Temporal never heard of the refused signal.
+    assert (await http.get(run_path(wid, rid))).json()["status"] == "RUNNING"
