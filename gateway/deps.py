@@ -12,6 +12,7 @@ from gateway.adapters.updates_hub import UpdatesHub
 from gateway.auth import Authenticator, Principal
 from gateway.middleware import Metrics
 from gateway.settings import GatewaySettings
+from gateway.streams import StreamLimiter
 from signalway.resume import ResumeStore
 from signalway.triggers import TriggerStore
 from signalway.updates import UpdateStore
@@ -28,6 +29,7 @@ class Services:
     updates: UpdateStore
     resume: ResumeStore
     triggers: TriggerStore
+    streams: StreamLimiter
 
 
 def services(request: Request) -> Services:
@@ -35,10 +37,18 @@ def services(request: Request) -> Services:
     return svc
 
 
-def principal(request: Request, *, allow_api_key: bool = False, allow_query_token: bool = False) -> Principal:
+def principal(request: Request, *, allow_api_key: bool = False, allow_query_token: bool = False,
+              allow_stream_token: bool = False, opens_stream: bool = False) -> Principal:
+    """The caller. `allow_stream_token`: a run-scoped stream token is accepted (the access layer
+    keeps it to its run); `opens_stream`: the request counts as one of the caller's open
+    streams until it ends (429 past SIGNALWAY_MAX_STREAMS_PER_PRINCIPAL)."""
     authorization = request.headers.get("authorization")
     if not authorization and allow_query_token:
         # Browsers' EventSource cannot set headers: streams also take `?access_token=`.
         token = request.query_params.get("access_token")
         authorization = f"Bearer {token}" if token else None
-    return services(request).auth.authenticate(authorization, allow_api_key=allow_api_key)
+    svc = services(request)
+    who = svc.auth.authenticate(authorization, allow_api_key=allow_api_key, allow_stream_token=allow_stream_token)
+    if opens_stream:
+        svc.streams.hold(who.project, who.user, request.scope)
+    return who

@@ -8,12 +8,13 @@ private run. Anything not visible answers exactly as a run that does not exist (
 never 403), so a caller cannot probe for other people's runs.
 
 Event triggers and resume steps belong to a run and inherit its visibility.
+
+A principal from a stream token (`Principal.run_scope`) reaches its one run and nothing
+else: any other run answers 404 here, as one it may not see.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 
 from gateway.adapters.temporal import Description, RunFacts, is_open
@@ -22,9 +23,6 @@ from gateway.auth import Principal
 from gateway.deps import Services
 from gateway.errors import WorkflowNotFound
 from signalway import search_attributes as sa
-
-# Visibility trails a fresh start by tens of milliseconds (rarely a second).
-_LOCATE_WITHIN_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,14 @@ def can_see(who: Principal, facts: RunFacts) -> bool:
     return True
 
 
+def in_scope(who: Principal, workflow_id: str | None, run_id: str | None) -> bool:
+    """Whether a stream token's principal may reach this run (any other principal may try any run)."""
+    if who.run_scope is None:
+        return True
+    scoped_workflow, scoped_run = who.run_scope
+    return run_id is not None and run_id.lower() == scoped_run and workflow_id in (None, scoped_workflow)
+
+
 def not_found(workflow_id: str | None, run_id: str | None = None) -> WorkflowNotFound:
     """The one answer for a run that does not exist and for one the caller may not see."""
     if workflow_id is None:
@@ -56,6 +62,8 @@ def not_found(workflow_id: str | None, run_id: str | None = None) -> WorkflowNot
 
 async def run(svc: Services, who: Principal, workflow_id: str, run_id: str) -> VisibleRun:
     """A run by its ids, from the per-gateway facts cache when it can (the signal hot path)."""
+    if not in_scope(who, workflow_id, run_id):
+        raise not_found(workflow_id, run_id)
     try:
         facts, is_running = await svc.temporal.run_facts(workflow_id, run_id)
     except WorkflowNotFound:
@@ -67,6 +75,8 @@ async def run(svc: Services, who: Principal, workflow_id: str, run_id: str) -> V
 
 async def describe(svc: Services, who: Principal, workflow_id: str, run_id: str | None = None) -> Description:
     """A full description of a run the caller may see (the latest run when `run_id` is None)."""
+    if not in_scope(who, workflow_id, run_id):
+        raise not_found(workflow_id, run_id)
     try:
         desc = await svc.temporal.describe(workflow_id, run_id=run_id)
     except WorkflowNotFound:
@@ -85,20 +95,26 @@ async def describe_open(svc: Services, who: Principal, workflow_id: str, run_id:
 
 
 async def locate(svc: Services, who: Principal, run_id: str) -> VisibleRun:
-    """A run named by its run id alone: this gateway's memory, then Redis, then visibility."""
+    """A run named by its run id alone: this gateway's memory, then Redis (every start through
+    Signalway indexes its run there), then one visibility lookup for runs started elsewhere.
+
+    An id found nowhere is remembered as missing for a few seconds, so a caller repeating an
+    unknown id gets its 404 at once instead of a visibility query each time.
+    """
+    if not in_scope(who, None, run_id):
+        raise not_found(None, run_id)
     found = svc.temporal.cached_run(run_id)
+    if found is None and svc.temporal.known_missing(run_id):
+        raise not_found(None, run_id)
     if found is None:
         found = await svc.redis.indexed_run(run_id)
     if found is None:
-        deadline = time.monotonic() + _LOCATE_WITHIN_SECONDS
-        while found is None:
-            found = await svc.temporal.find_run(run_id, project=who.project)
-            if found is not None or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
-        if found is not None:
-            await svc.redis.index_run(run_id, *found)
-    if found is None or not can_see(who, found[1]):
+        found = await svc.temporal.find_run(run_id, project=who.project)
+        if found is None:
+            svc.temporal.remember_missing(run_id)
+            raise not_found(None, run_id)
+        await svc.redis.index_run(run_id, *found)
+    if not can_see(who, found[1]) or not in_scope(who, found[0], run_id):
         raise not_found(None, run_id)
     svc.temporal.remember_run(run_id, *found)
     return VisibleRun(found[0], run_id, found[1], None)
@@ -110,6 +126,10 @@ async def owns(svc: Services, who: Principal, workflow_id: str | None, run_id: s
     Nothing run-bound (a job trigger) is visible to its whole project. A run that no
     longer exists in Temporal leaves only project-level facts behind: visible to the project.
     """
+    if who.run_scope is not None:
+        # A stream token's principal: its own run's belongings, nothing project-wide.
+        if not workflow_id or not in_scope(who, workflow_id, run_id):
+            return False
     if not workflow_id or not run_id:
         return True
     try:
@@ -126,4 +146,6 @@ def scope(who: Principal, *, conversations: bool = False) -> str:
         clauses.append(f"{equals(sa.VISIBILITY, 'project')} OR {equals(sa.INITIATED_BY, who.initiated_by)}")
     if conversations:
         clauses.append(f"{sa.INTERACTION.name} IS NOT NULL")
+    if who.run_scope is not None:
+        clauses += [equals("WorkflowId", who.run_scope[0]), equals("RunId", who.run_scope[1])]
     return all_of(*clauses)
