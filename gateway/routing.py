@@ -178,6 +178,8 @@ class Operation:
     security: bool = True
     schemes: Sequence[str] = ("bearer", "apiKey")
     content_type: str = "application/json"
+    # Also answers `text/html` (a page for people) when the caller asks for it.
+    html: bool = False
 
 
 class ApiRoute(Route):

@@ -7,13 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-
-def rfc3339(value: datetime | None) -> str | None:
-    """RFC 3339 with a `Z`, never naive."""
-    if value is None:
-        return None
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+from signalway.times import rfc3339_ms
 
 
 class _Body(BaseModel):
@@ -59,7 +53,7 @@ class DurableWorkflow(BaseModel):
 
     @field_serializer("created_at", "started_at", "completed_at")
     def _times(self, value: datetime | None) -> str | None:
-        return rfc3339(value)
+        return rfc3339_ms(value)
 
 
 class DurableWorkflowList(BaseModel):
@@ -88,7 +82,7 @@ class WorkflowEvent(BaseModel):
 
     @field_serializer("created_at")
     def _time(self, value: datetime) -> str | None:
-        return rfc3339(value)
+        return rfc3339_ms(value)
 
 
 class WorkflowEventList(BaseModel):

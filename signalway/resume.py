@@ -7,8 +7,9 @@ never written anywhere: Temporal history holds only the nonce, Redis only the to
 SHA-256. Per step, in Redis:
 
 - `signalway:resume:<sha256(token)>` — hash: workflow_id, run_id, step, project, variables
-  (JSON {name: type}), deadline_ms, created_ms, status (waiting | resumed | revoked), and
-  once resumed: fingerprint (of the variables), resumed_ms, client_ip, user_agent;
+  (JSON {name: type}), deadline_ms, created_ms, status (waiting | resumed | revoked), prompt
+  (optional: what the step asks, shown on the resume page), and once resumed: fingerprint
+  (of the variables), resumed_ms, client_ip, user_agent;
 - `signalway:resume-run:{<run_id>}` — hash step → sha256(token), to list and manage a run's steps;
 - `signalway:resume-nonce:{<run_id>}:<step>` — the step's nonce, so a retried open is idempotent.
 
@@ -115,6 +116,8 @@ class ResumeStep:
     resumed_ms: int | None = None
     client_ip: str | None = None
     user_agent: str | None = None
+    # What the step asks, in the workflow's words; shown to whoever holds the URL.
+    prompt: str | None = None
 
     @classmethod
     def from_redis(cls, hashed: str, raw: dict[bytes, bytes]) -> ResumeStep:
@@ -129,6 +132,7 @@ class ResumeStep:
             deadline_ms=deadline, created_ms=int(data["created_ms"]), status=status,
             fingerprint=data.get("fingerprint"), resumed_ms=int(data["resumed_ms"]) if data.get("resumed_ms") else None,
             client_ip=data.get("client_ip") or None, user_agent=data.get("user_agent") or None,
+            prompt=data.get("prompt") or None,
         )
 
 
@@ -148,7 +152,8 @@ class ResumeStore:
     # -- worker side -------------------------------------------------------------------------
 
     async def open(self, *, workflow_id: str, run_id: str, step: str, project: str | None,
-                   variables: dict[str, str], deadline_ms: int | None, secret: bytes) -> str:
+                   variables: dict[str, str], deadline_ms: int | None, secret: bytes,
+                   prompt: str | None = None) -> str:
         """Record a step (idempotently: a retried open keeps the first nonce); returns the nonce."""
         ttl = _ttl(deadline_ms)
         await self._redis.set(nonce_key(run_id, step), secrets.token_hex(16), nx=True, ex=ttl)
@@ -160,6 +165,8 @@ class ResumeStore:
             "variables": json.dumps(variables), "deadline_ms": deadline_ms or "",
             "created_ms": int(time.time() * 1000), "status": "waiting",
         }
+        if prompt:
+            record["prompt"] = prompt
         if not await self._redis.exists(step_key(hashed)):
             # Not a MULTI: the two keys live in different Redis Cluster slots.
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -169,6 +176,13 @@ class ResumeStore:
                 pipe.expire(run_steps_key(run_id), ttl)
                 await pipe.execute()
         return nonce
+
+    async def extend_step(self, run_id: str, step: str, *, deadline_ms: int) -> str:
+        """Move a run's step's deadline (the workflow's own extension): 'ok', 'missing' or why not."""
+        hashed = cast(bytes | None, await self._redis.hget(run_steps_key(run_id), step))
+        if hashed is None:
+            return "missing"
+        return await self.extend(hashed.decode(), deadline_ms=deadline_ms)
 
     # -- gateway side ------------------------------------------------------------------------
 

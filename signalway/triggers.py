@@ -27,12 +27,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from signalway.event_keys import MAX_EVENT_KEY_LENGTH, RESERVED_KEYS, invalid_event_key
+from signalway.times import us_to_rfc3339
 
 __all__ = [
     "MAX_EVENT_KEY_LENGTH",
@@ -60,10 +60,8 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def iso_us(us: int | None) -> str | None:
-    if not us:
-        return None
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+# The event triggers API's one time format (microseconds: its date-time cursor names an item).
+iso_us = us_to_rfc3339
 
 
 # Moves a trigger between statuses and keeps every index in step. Used inside other scripts.

@@ -45,7 +45,7 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=list(WORKFLOWS),
         activities=[activities.publish_update, activities.process_document, resume.open_step, resume.deliver,
-                    triggers.register, triggers.settle],
+                    resume.extend_step, triggers.register, triggers.settle],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),

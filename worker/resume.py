@@ -1,4 +1,5 @@
-"""Activities of the "webhook and wait" step: open the step, deliver the signed webhook."""
+"""Activities of the "webhook and wait" step: open the step, deliver the signed webhook, and
+move the step's deadline when the workflow extends it."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from signalway.resume import ResumeStore, resume_url, token_for
+from signalway.times import rfc3339_ms
 from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
 from workflows.webhook_wait import (
     DELIVER_WEBHOOK_ACTIVITY,
+    EXTEND_RESUME_STEP_ACTIVITY,
     OPEN_RESUME_STEP_ACTIVITY,
     DeliverWebhookInput,
+    ExtendResumeStepInput,
     OpenResumeStepInput,
     ResumeStepOpened,
 )
@@ -47,9 +51,18 @@ class ResumeActivities:
         deadline_ms = int(input.deadline.timestamp() * 1000) if input.deadline else None
         nonce = await self._store.open(
             workflow_id=input.workflow_id, run_id=input.run_id, step=input.step, project=input.project,
-            variables=dict(input.variables), deadline_ms=deadline_ms, secret=self._secret,
+            variables=dict(input.variables), deadline_ms=deadline_ms, secret=self._secret, prompt=input.prompt,
         )
         return ResumeStepOpened(nonce=nonce)
+
+    @activity.defn(name=EXTEND_RESUME_STEP_ACTIVITY)
+    async def extend_step(self, input: ExtendResumeStepInput) -> None:
+        outcome = await self._store.extend_step(input.run_id, input.step,
+                                                deadline_ms=int(input.deadline.timestamp() * 1000))
+        if outcome != "ok":
+            # Resumed, revoked, expired or gone from Redis: moving it would change nothing.
+            why = "has no resume URL record" if outcome == "missing" else f"is {outcome}"
+            raise ApplicationError(why, type="ResumeStepNotWaiting", non_retryable=True)
 
     @activity.defn(name=DELIVER_WEBHOOK_ACTIVITY)
     async def deliver(self, input: DeliverWebhookInput) -> None:
@@ -64,7 +77,7 @@ class ResumeActivities:
             "run_id": input.run_id,
             "step": input.step,
             "variables": input.variables,
-            "deadline": input.deadline.isoformat().replace("+00:00", "Z") if input.deadline else None,
+            "deadline": rfc3339_ms(input.deadline),
         }, separators=(",", ":"))
         # One id for every attempt, so a receiver can drop a delivery it already processed.
         message_id = "msg_" + hashlib.sha256(f"{input.run_id}:{input.step}".encode()).hexdigest()[:24]

@@ -6,6 +6,7 @@ widen what the caller may see. Page tokens are bound to the query they were made
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -18,19 +19,26 @@ from gateway.deps import Services
 from gateway.errors import BadRequest
 from gateway.list_query import parse as parse_query
 from gateway.runs_schemas import ListRuns, RunList, RunSummary
-from gateway.schemas import DurableWorkflowList
+from gateway.schemas import DurableWorkflow, DurableWorkflowList
 from gateway.services import access
 from gateway.services.read import DURABLE_STATUS, attribute, durable_view, timing
 from signalway import search_attributes as sa
 
 _TOKEN_DIGEST_BYTES = 12
+_VIEW_CONCURRENCY = 8
 # Beyond the durable surface's names, the spellings runs-surface clients send.
 RUN_STATUS_FILTER: dict[str, str] = {**EXECUTION_STATUS, "timedout": "TimedOut", "continuedasnew": "ContinuedAsNew"}
 
 
-async def durable(svc: Services, who: Principal, *, api: str, status: str | None, workflow_type: str | None,
+async def durable(svc: Services, who: Principal, *, status: str | None, workflow_type: str | None,
                   limit: int, offset: int) -> DurableWorkflowList:
-    clauses = [access.scope(who), equals(sa.API, api)]
+    """A page of the runs the caller may see, as the durable surface shows them (results included).
+
+    Every run of the caller's scope, whichever surface started it: a run started through the
+    runs API's `/execute` (or any client) is one `GET .../durable/workflows/{id}` finds, so
+    the list shows it too.
+    """
+    clauses = [access.scope(who)]
     if status:
         if status.lower() not in EXECUTION_STATUS:
             raise BadRequest(f"Unknown status {status!r}; use one of {', '.join(DURABLE_STATUS.values())}.")
@@ -47,7 +55,15 @@ async def durable(svc: Services, who: Principal, *, api: str, status: str | None
         if token is None:
             break
     total = await svc.temporal.count(query)
-    data = [await durable_view(svc, item, details=False) for item in items[offset:wanted]]
+    # Each item may need its input and outcome from its history: read concurrently, bounded
+    # so that one page of 200 does not become 400 Temporal calls at once.
+    limit_reads = asyncio.Semaphore(_VIEW_CONCURRENCY)
+
+    async def view(item: Listed) -> DurableWorkflow:
+        async with limit_reads:
+            return await durable_view(svc, item)
+
+    data = list(await asyncio.gather(*[view(item) for item in items[offset:wanted]]))
     return DurableWorkflowList(data=data, total=max(total, offset + len(data)))
 
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,17 +30,12 @@ from gateway.errors import (
 from gateway.services import access
 from gateway.services.idempotency import fingerprint
 from signalway.resume import ResumeStep, token_hash
+from signalway.times import ms_to_rfc3339
 from workflows.webhook_wait import RESUME_SIGNAL, ResumeAudit, ResumeSignal
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _RATE_KEY = "signalway:ratelimit:resume:{ip}:{window}"
 _RATE_WINDOW_SECONDS = 60
-
-
-def iso_ms(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- variables ---------------------------------------------------------------------------
@@ -114,21 +110,31 @@ async def step_of(svc: Services, token: str) -> ResumeStep:
 
 def _gone(step: ResumeStep) -> Gone | None:
     if step.status == "expired":
-        return Gone(f"This resume URL expired at {iso_ms(step.deadline_ms)}; the step no longer waits.")
+        return Gone(f"This resume URL expired at {ms_to_rfc3339(step.deadline_ms)}; the step no longer waits.")
     if step.status == "revoked":
         return Gone("This resume URL was revoked; the step no longer waits.")
     return None
 
 
-def _already(step: ResumeStep, resume_fingerprint: str, earlier: str | None) -> str:
+@dataclass(frozen=True)
+class Resumed:
+    """A resume that succeeded: `now` when this call sent it, else an identical earlier one had."""
+
+    step: ResumeStep
+    message: str
+    now: bool
+
+
+def _already(step: ResumeStep, resume_fingerprint: str, earlier: str | None) -> Resumed:
     if earlier == resume_fingerprint:
-        return (f"Workflow execution {step.workflow_id} was already resumed with these variables; "
-                "nothing was sent again.")
+        return Resumed(step, f"Workflow execution {step.workflow_id} was already resumed with these variables; "
+                             "nothing was sent again.", now=False)
     raise Conflict("This resume URL was already used with different variables; it resumes only once.")
 
 
-async def resume(svc: Services, token: str, variables: dict[str, Any], *, client_ip: str, user_agent: str) -> str:
-    """Resume the step behind `token` exactly once; the message to answer with."""
+async def resume(svc: Services, token: str, variables: dict[str, Any], *, client_ip: str,
+                 user_agent: str) -> Resumed:
+    """Resume the step behind `token` exactly once."""
     step = await step_of(svc, token)
     problems = check_variables(step.variables, variables, max_file_bytes=svc.settings.max_file_bytes)
     if problems:
@@ -158,7 +164,7 @@ async def resume(svc: Services, token: str, variables: dict[str, Any], *, client
         # Nothing reached the workflow: put the step back so the caller's retry can resume it.
         await svc.resume.revert(step.hashed, fingerprint=resume_fingerprint)
         raise
-    return f"Signal sent to workflow execution {step.workflow_id}"
+    return Resumed(step, f"Signal sent to workflow execution {step.workflow_id}", now=True)
 
 
 # -- management, for callers who may see the run ---------------------------------------
@@ -179,7 +185,7 @@ async def _named(svc: Services, who: Principal, workflow_id: str, run_id: str, n
 
 def _not_waiting(step: ResumeStep, outcome: str) -> Exception:
     if outcome == "expired":
-        return Gone(f"Resume step {step.step!r} expired at {iso_ms(step.deadline_ms)}.")
+        return Gone(f"Resume step {step.step!r} expired at {ms_to_rfc3339(step.deadline_ms)}.")
     return Conflict(f"Resume step {step.step!r} is {outcome}; only a waiting step can change.")
 
 

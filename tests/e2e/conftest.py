@@ -10,8 +10,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from playwright.async_api import Browser
 
 from signalway.localstack import ManagedProcess, free_port
+from tests.helpers.browser import chromium
 from tests.helpers.gateway import WEBHOOK_SECRET, Gateway, gateway_env
 from tests.helpers.http import wait_ready
 from tests.helpers.stack import Stack
@@ -71,3 +73,10 @@ async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def as_project(gateway: Gateway) -> Callable[[str], dict[str, str]]:
     return lambda project: gateway.headers(project=project)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium under Playwright; a missing browser fails the test (never a skip)."""
+    async with chromium() as launched:
+        yield launched

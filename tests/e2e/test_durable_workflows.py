@@ -9,10 +9,11 @@ from datetime import datetime
 
 import httpx
 
-from tests.helpers.http import DURABLE, assert_problem, create, wait_status
+from tests.helpers.http import DURABLE, assert_problem, create, execute, run_path, wait_status
 from tests.helpers.polling import eventually
 
-RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+# The durable surface's one time format: UTC, `Z`, milliseconds (signalway/times.py).
+RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 async def test_create_returns_the_running_workflow_with_rfc3339_times(http: httpx.AsyncClient) -> None:
@@ -172,6 +173,34 @@ async def test_list_pages_filters_and_counts(http: httpx.AsyncClient, as_project
     assert (await http.get(DURABLE, params={"workflow_type": "OrderFulfillmentWorkflow"}, **project)).json() == \
         {"data": [], "total": 0}
     assert_problem(await http.get(DURABLE, params={"status": "sleeping"}, **project), 400, "invalid_request")
+
+
+async def test_list_shows_results_and_runs_started_on_any_surface(
+        http: httpx.AsyncClient, as_project: Callable[[str], dict[str, str]]) -> None:
+    headers = as_project(f"list-{uuid.uuid4().hex[:8]}")
+    durable = await create(http, "ApprovalWorkflow", {"subject": "durable"}, headers=headers)
+    await http.post(f"{DURABLE}/{durable['id']}/signal", headers=headers,
+                    json={"signal_type": "approve", "payload": {"approver": "dana"}})
+    # Started through the runs API's /execute: the durable API's GET by id finds it, so must its list.
+    wid, rid = await execute(http, "ApprovalWorkflow", {"subject": "executed"}, headers=headers)
+    await http.post(f"{run_path(wid, rid)}/signal/reject", json={"reason": "no"}, headers=headers)
+    running = await create(http, "ConversationWorkflow", {}, headers=headers)
+    details = {w: await wait_status(http, w, status, headers=headers)
+               for w, status in ((durable["id"], "completed"), (wid, "completed"), (running["id"], "running"))}
+
+    async def all_listed() -> dict[str, dict[str, object]] | None:
+        body = (await http.get(DURABLE, params={"limit": 10}, headers=headers)).json()
+        found = {w["id"]: w for w in body["data"]}
+        done = body["total"] == 3 and all(found.get(w, {}).get("status") == d["status"] for w, d in details.items())
+        return found if done else None
+
+    listed = await eventually(all_listed, what="the three runs listed as they are")
+    for workflow_id, detail in details.items():
+        assert listed[workflow_id] == detail  # a listed run reads exactly as it does alone
+    assert listed[durable["id"]]["result"] == {"approved": True, "approver": "dana", "reason": None,
+                                               "user_response": None, "timed_out": False}
+    assert listed[wid]["result"]["approved"] is False and listed[wid]["input"]["subject"] == "executed"
+    assert listed[running["id"]]["result"] is None
 
 
 async def test_cancel_requests_graceful_cancellation(http: httpx.AsyncClient) -> None:

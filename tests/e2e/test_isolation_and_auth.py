@@ -12,7 +12,7 @@ import jwt
 
 from signalway.tokens import mint
 from tests.helpers.gateway import API_KEY, API_KEY_PROJECT, Gateway, rs256_token
-from tests.helpers.http import DURABLE, assert_problem, create
+from tests.helpers.http import DURABLE, WORKFLOWS, assert_problem, create, execute, run_path
 from tests.helpers.polling import eventually
 
 
@@ -46,6 +46,19 @@ async def test_api_key_without_bearer_reaches_the_durable_surface(http: httpx.As
     assert_problem(await http.get(DURABLE, headers={"Authorization": "sk_test_wrong"}), 401, "unauthorized")
 
 
+async def test_the_runs_api_says_api_keys_are_not_accepted_there(http: httpx.AsyncClient) -> None:
+    wid, rid = await execute(http, "ConversationWorkflow", {})
+    # Both forms a durable-API client sends its key in: bare, and as a Bearer credential.
+    for authorization in (API_KEY, f"Bearer {API_KEY}"):
+        for method, path in (("GET", run_path(wid, rid)), ("POST", f"{WORKFLOWS}/runs")):
+            response = await http.request(method, path, headers={"Authorization": authorization},
+                                          json={} if method == "POST" else None)
+            detail = assert_problem(response, 401, "unauthorized")["detail"]
+            assert "API keys are not accepted on the runs API" in detail, (authorization[:6], path, detail)
+            assert "Bearer JWT" in detail
+    await http.post(f"{run_path(wid, rid)}/actions/terminate")
+
+
 async def test_missing_credentials_are_401_with_challenge(http: httpx.AsyncClient) -> None:
     response = await http.get(DURABLE, headers={"Authorization": ""})
     assert_problem(response, 401, "unauthorized")
@@ -54,7 +67,8 @@ async def test_missing_credentials_are_401_with_challenge(http: httpx.AsyncClien
 
 
 async def test_expired_token_is_401(http: httpx.AsyncClient, gateway: Gateway) -> None:
-    expired = mint(gateway.secret, project="alpha", user="alice", ttl_seconds=-10)
+    # Past the gateway's clock-skew leeway (SIGNALWAY_JWT_LEEWAY_SECONDS, 30 s by default).
+    expired = mint(gateway.secret, project="alpha", user="alice", ttl_seconds=-120)
     body = assert_problem(await http.get(DURABLE, headers={"Authorization": f"Bearer {expired}"}), 401, "unauthorized")
     assert "expired" in body["detail"]
 

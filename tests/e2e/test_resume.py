@@ -5,75 +5,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
-from standardwebhooks import Webhook
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 import signalway
 from signalway.localstack import ManagedProcess, free_port, start_redis
-from tests.helpers.gateway import WEBHOOK_SECRET, Gateway, gateway_env
+from tests.helpers.gateway import Gateway, gateway_env
 from tests.helpers.http import assert_problem, execute, run_path, wait_ready, wait_run
 from tests.helpers.polling import eventually
+from tests.helpers.receiver import serve_receiver, start_approval
 from tests.helpers.stack import Stack
 
 PUBLIC = "/public/send-user-signal/"
-
-
-@dataclass
-class Receiver:
-    url: str
-    deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    async def next_payload(self, within: float = 30) -> tuple[dict[str, Any], dict[str, str], bytes]:
-        await eventually(lambda: _ready(self.deliveries), within=within, what="a webhook delivery")
-        headers, body = self.deliveries[-1]
-        payload = Webhook(WEBHOOK_SECRET).verify(body, headers)  # raises unless signed by Signalway
-        return payload, headers, body
-
-
-async def _ready(items: list[Any]) -> bool:
-    return bool(items)
-
-
-@asynccontextmanager
-async def serve_receiver(port: int | None = None) -> AsyncIterator[Receiver]:
-    """A real HTTP server that records webhook deliveries."""
-    port = port or free_port()
-    receiver = Receiver(url=f"http://127.0.0.1:{port}/hook")
-
-    async def hook(request: Request) -> Response:
-        receiver.deliveries.append((dict(request.headers), await request.body()))
-        return Response(status_code=204)
-
-    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-
-    async def listening() -> bool:
-        return server.started
-
-    task = asyncio.create_task(server.serve())
-    await eventually(listening, within=10, what="the webhook receiver to listen")
-    try:
-        yield receiver
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def start_approval(http: httpx.AsyncClient, receiver: Receiver, timeout_secs: float = 120) -> tuple[str, str]:
-    return await execute(http, "ApprovalWorkflow",
-                         {"subject": "ship?", "webhook_url": receiver.url, "timeout_secs": timeout_secs})
 
 
 def resume(url: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -240,3 +187,16 @@ async def test_resume_attempts_are_rate_limited_per_client(strict_gateway: str) 
     assert [a.status_code for a in answers][:3] == [404, 404, 404]
     limited = assert_problem(answers[3], 429, "rate_limited")
     assert 0 < limited["retry_after_seconds"] <= 60 and answers[3].headers["retry-after"]
+
+
+async def test_resume_pages_are_rate_limited_like_the_api(strict_gateway: str) -> None:
+    browser = {"Accept": "text/html,*/*;q=0.8"}
+    form = {**browser, "Content-Type": "application/x-www-form-urlencoded"}
+    async with httpx.AsyncClient(base_url=strict_gateway) as anonymous:
+        pages = [await anonymous.get(PUBLIC + "C" * 43, headers=browser) for _ in range(3)]
+        limited = [await anonymous.get(PUBLIC + "C" * 43, headers=browser),
+                   await anonymous.post(PUBLIC + "C" * 43, content=b"user_response=ok", headers=form)]
+    assert [p.status_code for p in pages] == [404, 404, 404]
+    for answer in limited:
+        assert answer.status_code == 429 and answer.headers["content-type"].startswith("text/html")
+        assert 0 < int(answer.headers["retry-after"]) <= 60 and "Too many attempts" in answer.text

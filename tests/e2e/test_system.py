@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser
 
 from signalway.localstack import ManagedProcess, free_port
 from tests.helpers.gateway import Gateway, gateway_env
@@ -53,9 +56,67 @@ async def test_openapi_describes_every_served_durable_operation(http: httpx.Asyn
         for method in methods:
             response = await http.request(method.upper(), concrete, json={} if method == "post" else None)
             assert response.status_code != 405, (method, path)
-            assert response.headers.get("content-type", "").startswith(("application/json", "application/problem+json", "text/plain")), path
+            declared = {"application/json", "application/problem+json",
+                        *(kind for answer in methods[method]["responses"].values() for kind in answer.get("content", {}))}
+            assert response.headers.get("content-type", "").split(";")[0] in declared, path
             if response.status_code == 404:
                 assert response.json()["code"] != "route_not_found", path
+
+
+class _Assets(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+async def test_docs_serves_the_api_reference_from_its_own_assets(http: httpx.AsyncClient, gateway: Gateway) -> None:
+    page = await http.get("/docs", headers={"Authorization": ""})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    parser = _Assets()
+    parser.feed(page.text)
+    assert len(parser.urls) >= 3
+    for url in parser.urls:
+        assert url.startswith("/") and not url.startswith("//"), url  # same origin: no CDN
+        asset = await http.get(url, headers={"Authorization": ""})
+        assert asset.status_code == 200 and asset.content, url
+    init = (await http.get("/docs/assets/signalway-docs.js")).text
+    assert "validatorUrl: null" in init and "http" not in init  # nothing called beyond this origin
+    assert (await http.get("/docs/assets/index.html")).status_code == 404  # only the listed assets
+
+
+async def test_the_index_links_everything_as_html_or_json(http: httpx.AsyncClient) -> None:
+    page = await http.get("/", headers={"Authorization": ""})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for href in ("/docs", "/openapi.json", "/healthz", "/readyz", "/metrics"):
+        assert f'href="{href}"' in page.text
+    index = await http.get("/", headers={"Accept": "application/json"})
+    assert index.headers["content-type"] == "application/json"
+    assert index.json()["links"] == {"docs": "/docs", "openapi": "/openapi.json", "health": "/healthz",
+                                     "ready": "/readyz", "metrics": "/metrics", "temporal_ui": None}
+
+
+async def test_the_docs_page_renders_the_operations_in_a_browser(
+        gateway: Gateway, browser: Browser, tmp_path: Path) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    requested: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    opened = await page.goto(gateway.url + "/docs")
+    assert opened is not None and opened.status == 200
+    await page.wait_for_selector("text=sendUserSignal", timeout=20_000)  # the operation ids are shown
+    assert await page.locator("text=createDurableWorkflow").count() >= 1
+    shot = tmp_path / "docs.png"
+    await page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
+    assert all(u.startswith(gateway.url + "/") for u in requested), requested
+    assert errors == []
+    await context.close()
 
 
 async def test_unknown_route_and_wrong_method_are_problems(http: httpx.AsyncClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
+from tests.helpers.gateway import WEBHOOK_SECRET
 from tests.helpers.stack import Stack
 from tests.helpers.worker import RunningWorker
 from worker.build import WorkerDeps, build_worker
@@ -22,5 +24,18 @@ async def worker(client: Client, redis: aioredis.Redis, stack: Stack) -> AsyncIt
                               shutdown_grace_seconds=5)
     task_queue = str(uuid.uuid4())
     async with httpx.AsyncClient(timeout=5) as http, \
+            build_worker(client, WorkerDeps(redis=redis, http=http), settings, task_queue=task_queue):
+        yield RunningWorker(client=client, task_queue=task_queue)
+
+
+@pytest.fixture
+async def webhook_worker(client: Client, redis: aioredis.Redis, stack: Stack) -> AsyncIterator[RunningWorker]:
+    """The `worker` fixture's worker, able to run "webhook and wait" steps (resume and webhook
+    secrets set, loopback receivers allowed)."""
+    settings = WorkerSettings(temporal_address=stack.temporal_address, redis_url=stack.redis_url,
+                              shutdown_grace_seconds=5, resume_secret=secrets.token_urlsafe(32),
+                              webhook_secret=WEBHOOK_SECRET, webhook_allowed_networks="127.0.0.1/32")
+    task_queue = str(uuid.uuid4())
+    async with httpx.AsyncClient(timeout=2) as http, \
             build_worker(client, WorkerDeps(redis=redis, http=http), settings, task_queue=task_queue):
         yield RunningWorker(client=client, task_queue=task_queue)

@@ -144,3 +144,22 @@ async def test_of_run_lists_the_runs_steps_oldest_first(redis: aioredis.Redis) -
     steps = await store.of_run(run_id)
     assert [(s.step, s.hashed) for s in steps] == list(zip(("first", "second", "third"), opened, strict=True))
     assert await store.of_run(str(uuid.uuid4())) == []
+
+
+async def test_a_step_keeps_its_prompt_for_the_resume_page(redis: aioredis.Redis) -> None:
+    store, run_id = ResumeStore(redis), str(uuid.uuid4())
+    nonce = await store.open(workflow_id="wf", run_id=run_id, step="ask", project="alpha", variables=VARIABLES,
+                             deadline_ms=now_ms() + 60_000, secret=SECRET, prompt="Ship 4.2?")
+    assert (await found(store, token_hash(token_for(SECRET, nonce)))).prompt == "Ship 4.2?"
+    assert (await found(store, await open_step(store))).prompt is None
+
+
+async def test_the_workflow_extends_its_step_by_run_and_name(redis: aioredis.Redis) -> None:
+    store, run_id = ResumeStore(redis), str(uuid.uuid4())
+    hashed = await open_step(store, run_id, "review")
+    later = now_ms() + 7_200_000
+    assert await store.extend_step(run_id, "review", deadline_ms=later) == "ok"
+    assert (await found(store, hashed)).deadline_ms == later
+    assert await store.extend_step(run_id, "other", deadline_ms=later) == "missing"
+    await store.revoke(hashed)
+    assert await store.extend_step(run_id, "review", deadline_ms=later + 1) == "revoked"

@@ -18,10 +18,18 @@ with workflow.unsafe.imports_passed_through():
         ExtendDeadlineInput,
         RejectInput,
     )
-    from workflows.webhook_wait import ResumeRevoked, ResumeTimedOut, webhook_and_wait
+    from workflows.webhook_wait import (
+        ResumeRevoked,
+        ResumeTimedOut,
+        extend_step,
+        step_deadline,
+        webhook_and_wait,
+    )
 
 # A `user_response` that approves; anything else rejects, with the response as the reason.
 APPROVING = frozenset({"approve", "approved", "yes", "y", "ok", "true", "accept", "accepted"})
+# The "webhook and wait" step's name: its resume URL is managed under it.
+WEBHOOK_STEP = "approval"
 
 
 @workflow.defn
@@ -64,11 +72,14 @@ class ApprovalWorkflow:
         )
 
     async def _ask_by_webhook(self, input: ApprovalInput) -> None:
-        """The step's deadline is the approval's: extend it through the resume URL API."""
+        """The step's deadline is the approval's: `get_state` shows it and `extend_deadline`
+        moves it (the resume URL's with it); so does the resume-URL API's extend."""
         timeout = timedelta(seconds=input.timeout_secs) if input.timeout_secs else None
+        # The step keeps the one deadline; a second copy here would drift from it.
         self._state.deadline = None
         step = asyncio.create_task(webhook_and_wait(
-            input.webhook_url or "", {"user_response": "string"}, timeout=timeout, step="approval"))
+            input.webhook_url or "", {"user_response": "string"}, timeout=timeout, step=WEBHOOK_STEP,
+            prompt=input.subject))
         await workflow.wait_condition(lambda: step.done() or self._state.state != "pending")
         if not step.done():
             step.cancel()  # decided by a signal meanwhile
@@ -104,13 +115,22 @@ class ApprovalWorkflow:
 
     @workflow.query
     def get_state(self) -> ApprovalState:
+        waiting_until = step_deadline(WEBHOOK_STEP)
+        if waiting_until is not None and self._state.state == "pending":
+            return self._state.model_copy(update={"deadline": waiting_until})
         return self._state
 
+    # Replay: before the webhook step had a deadline here, the validator refused every
+    # extension of a webhook run, and refused updates leave no history; the deadline-only
+    # path below runs no command. So no recorded history takes another path: no patch needed.
     @workflow.update
-    def extend_deadline(self, input: ExtendDeadlineInput) -> ApprovalState:
-        assert self._state.deadline is not None  # guaranteed by the validator
-        self._state.deadline += timedelta(seconds=input.seconds)
-        return self._state
+    async def extend_deadline(self, input: ExtendDeadlineInput) -> ApprovalState:
+        if step_deadline(WEBHOOK_STEP) is not None:
+            await extend_step(WEBHOOK_STEP, input.seconds)
+        else:
+            assert self._state.deadline is not None  # guaranteed by the validator
+            self._state.deadline += timedelta(seconds=input.seconds)
+        return self.get_state()
 
     @extend_deadline.validator
     def _validate_extend_deadline(self, input: ExtendDeadlineInput) -> None:
@@ -118,7 +138,7 @@ class ApprovalWorkflow:
             raise ApplicationError(
                 f"approval is already {self._state.state}", type="ApprovalDecided", non_retryable=True
             )
-        if self._state.deadline is None:
+        if self._state.deadline is None and step_deadline(WEBHOOK_STEP) is None:
             raise ApplicationError(
                 "approval has no deadline to extend", type="NoDeadline", non_retryable=True
             )

@@ -1,21 +1,31 @@
 from workflows.webhook_wait.models import (
     DELIVER_WEBHOOK_ACTIVITY,
+    EXTEND_RESUME_STEP_ACTIVITY,
     OPEN_RESUME_STEP_ACTIVITY,
     RESUME_SIGNAL,
     DeliverWebhookInput,
+    ExtendResumeStepInput,
     OpenResumeStepInput,
     ResumeAudit,
     ResumeSignal,
     ResumeStepOpened,
     VariableType,
 )
-from workflows.webhook_wait.steps import ResumeRevoked, ResumeTimedOut, webhook_and_wait
+from workflows.webhook_wait.steps import (
+    ResumeRevoked,
+    ResumeTimedOut,
+    extend_step,
+    step_deadline,
+    webhook_and_wait,
+)
 
 __all__ = [
     "DELIVER_WEBHOOK_ACTIVITY",
+    "EXTEND_RESUME_STEP_ACTIVITY",
     "OPEN_RESUME_STEP_ACTIVITY",
     "RESUME_SIGNAL",
     "DeliverWebhookInput",
+    "ExtendResumeStepInput",
     "OpenResumeStepInput",
     "ResumeAudit",
     "ResumeRevoked",
@@ -23,5 +33,7 @@ __all__ = [
     "ResumeStepOpened",
     "ResumeTimedOut",
     "VariableType",
+    "extend_step",
+    "step_deadline",
     "webhook_and_wait",
 ]

@@ -13,6 +13,7 @@ VariableType = Literal["string", "number", "boolean", "file"]
 
 OPEN_RESUME_STEP_ACTIVITY = "openResumeStep"
 DELIVER_WEBHOOK_ACTIVITY = "deliverWebhook"
+EXTEND_RESUME_STEP_ACTIVITY = "extendResumeStep"
 # The one signal the gateway sends for every resume step: resume, revoke or extend.
 RESUME_SIGNAL = "signalway_resume"
 
@@ -24,6 +25,9 @@ class OpenResumeStepInput(Payload):
     project: str | None
     variables: dict[str, VariableType]
     deadline: datetime | None
+    # What the step asks, shown to whoever opens the resume URL in a browser. Optional, so
+    # histories recorded before it existed still decode.
+    prompt: str | None = Field(None, max_length=10_000)
 
 
 class ResumeStepOpened(Payload):
@@ -40,6 +44,14 @@ class DeliverWebhookInput(Payload):
     step: str
     variables: dict[str, VariableType]
     deadline: datetime | None
+
+
+class ExtendResumeStepInput(Payload):
+    """The workflow moving its own step's deadline: the resume URL's record follows."""
+
+    run_id: str
+    step: str
+    deadline: datetime
 
 
 class ResumeAudit(Payload):

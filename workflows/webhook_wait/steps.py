@@ -5,7 +5,9 @@
     wait for `signalway_resume`             resume | revoke | extend, or the deadline
 
 The gateway's `POST /public/send-user-signal/{token}` checks the variables and signals the
-run; an operator can revoke the URL or extend its deadline without touching the run.
+run; an operator can revoke the URL or extend its deadline without touching the run. The
+workflow itself can read a waiting step's deadline (`step_deadline`) and move it
+(`extend_step`, which moves the URL's deadline in Redis first through `extendResumeStep`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows._common import run_state
     from workflows.webhook_wait.models import (
         DELIVER_WEBHOOK_ACTIVITY,
+        EXTEND_RESUME_STEP_ACTIVITY,
         OPEN_RESUME_STEP_ACTIVITY,
         RESUME_SIGNAL,
         DeliverWebhookInput,
+        ExtendResumeStepInput,
         OpenResumeStepInput,
         ResumeSignal,
         ResumeStepOpened,
@@ -36,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
 
 # Without a timeout a step still ends one day, so a forgotten URL does not live forever.
 DEFAULT_TIMEOUT = timedelta(days=30)
+_STATE = "_signalway_resume_steps"
 
 
 class ResumeTimedOut(ApplicationError):
@@ -48,10 +53,17 @@ class ResumeRevoked(ApplicationError):
         super().__init__(f"resume step {step!r} was revoked", type="ResumeRevoked", non_retryable=True)
 
 
+class ResumeStepNotWaiting(ApplicationError):
+    def __init__(self, step: str, why: str) -> None:
+        super().__init__(f"resume step {step!r} {why}", type="ResumeStepNotWaiting", non_retryable=True)
+
+
 @dataclass
 class _Step:
     deadline: datetime
     outcome: ResumeSignal | None = None
+    # Set once its record is in Redis: only then can the URL's deadline move with it.
+    opened: bool = False
 
 
 @dataclass
@@ -78,7 +90,52 @@ class _Steps:
 
 
 def _steps() -> _Steps:
-    return run_state("_signalway_resume_steps", _Steps, RESUME_SIGNAL)
+    return run_state(_STATE, _Steps, RESUME_SIGNAL)
+
+
+def _waiting(name: str) -> _Step | None:
+    # Read without `_steps()`: that registers the signal handler, which a query must not do.
+    state: _Steps | None = getattr(workflow.instance(), _STATE, None)
+    step = state.steps.get(name) if state is not None else None
+    return step if step is not None and step.outcome is None else None
+
+
+def step_deadline(name: str) -> datetime | None:
+    """The deadline of this run's step `name` while it waits; None before it began or once settled.
+
+    Safe in a query: it reads and changes nothing.
+    """
+    step = _waiting(name)
+    return step.deadline if step is not None else None
+
+
+async def extend_step(name: str, seconds: float) -> datetime:
+    """Move this run's waiting step `name` `seconds` later; its new deadline.
+
+    The resume URL's record moves first (an activity), then the step's timer: a URL that
+    expired while its step still waited would refuse the very answer the step waits for.
+    Raises `ResumeStepNotWaiting` when the step is not waiting (or stopped meanwhile).
+    """
+    step = _waiting(name)
+    if step is None:
+        raise ResumeStepNotWaiting(name, "is not waiting")
+    await workflow.wait_condition(lambda: step.opened or step.outcome is not None)
+    deadline = step.deadline + timedelta(seconds=seconds)
+    if step.outcome is None:
+        try:
+            await workflow.execute_activity(
+                EXTEND_RESUME_STEP_ACTIVITY,
+                ExtendResumeStepInput(run_id=workflow.info().run_id, step=name, deadline=deadline),
+                start_to_close_timeout=timedelta(seconds=10),
+            )
+        except ActivityError as exc:
+            cause = exc.cause.message if isinstance(exc.cause, ApplicationError) else "its record could not move"
+            raise ResumeStepNotWaiting(name, cause) from None
+    if step.outcome is not None:
+        raise ResumeStepNotWaiting(name, "was settled meanwhile")
+    # An operator's extension (the resume-URL API) may have moved it further meanwhile.
+    step.deadline = max(step.deadline, deadline)
+    return step.deadline
 
 
 async def webhook_and_wait(
@@ -87,8 +144,12 @@ async def webhook_and_wait(
     *,
     timeout: timedelta | None = None,  # noqa: ASYNC109 - a durable timer, not an asyncio timeout
     step: str | None = None,
+    prompt: str | None = None,
 ) -> dict[str, Any]:
     """POST a signed webhook carrying a resume URL, then wait for the variables to come back.
+
+    `prompt` (optional) says what is asked, in words for a person: the resume URL's page shows
+    it to whoever opens the link, so it should hold nothing the link holder may not read.
 
     Returns the variables (already checked by the gateway against `variables`' names and
     types). Raises `ResumeTimedOut` at the deadline and `ResumeRevoked` when an operator
@@ -109,10 +170,11 @@ async def webhook_and_wait(
         OPEN_RESUME_STEP_ACTIVITY,
         OpenResumeStepInput(workflow_id=info.workflow_id, run_id=info.run_id, step=name,
                             project=info.typed_search_attributes.get(sa.PROJECT), variables=spec,
-                            deadline=current.deadline),
+                            deadline=current.deadline, prompt=prompt),
         result_type=ResumeStepOpened,
         start_to_close_timeout=timedelta(seconds=10),
     )
+    current.opened = True
     delivery = workflow.start_activity(
         DELIVER_WEBHOOK_ACTIVITY,
         DeliverWebhookInput(url=url, nonce=opened.nonce, workflow_id=info.workflow_id, run_id=info.run_id,
