@@ -13,20 +13,28 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.adapters.redis import REDIS_FAILURES, RedisService
+from gateway.adapters.redis import REDIS_FAILURES, REDIS_TIMEOUTS, RedisService
 from gateway.adapters.temporal import TemporalService
 from gateway.adapters.updates_hub import RunClosed, UpdatesHub
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, KeyRefreshMiddleware
 from gateway.deps import Services
-from gateway.errors import EXCEPTION_HANDLERS, BackendUnavailable, problem_handler
+from gateway.errors import (
+    EXCEPTION_HANDLERS,
+    BackendUnavailable,
+    OutcomeUnknown,
+    Problem,
+    problem_handler,
+)
 from gateway.middleware import (
+    AdmissionMiddleware,
     BodyLimitMiddleware,
     HeaderLimitMiddleware,
     Metrics,
     RequestContextMiddleware,
 )
-from gateway.routes import durable, events, resume, runs, system, updates
+from gateway.routes import durable, events, resume, runs, system, tokens, updates
 from gateway.settings import GatewaySettings
+from gateway.streams import StreamLimiter, StreamSlotsMiddleware
 from signalway.resume import ResumeStore
 from signalway.temporal import connect
 from signalway.triggers import TriggerStore
@@ -40,16 +48,21 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
     metrics = Metrics()
 
     async def redis_unavailable(request: Request, exc: Exception) -> Response:
-        # Every Redis call's failure becomes the one 503, here rather than at each call.
-        unavailable = BackendUnavailable("Redis is unavailable; retry shortly.",
-                                         retry_after_seconds=settings.retry_after_seconds)
-        return await problem_handler(request, unavailable)
+        # Every Redis call's failure becomes one answer, here rather than at each call. A
+        # command that timed out may have run: for a write, that outcome is unknown.
+        problem: Problem = BackendUnavailable("Redis is unavailable; retry shortly.",
+                                              retry_after_seconds=settings.retry_after_seconds)
+        if isinstance(exc, REDIS_TIMEOUTS) and request.method not in ("GET", "HEAD"):
+            problem = OutcomeUnknown("Redis did not answer in time: the request may have acted. Retry with the "
+                                     "same Idempotency-Key to act at most once.")
+        return await problem_handler(request, problem)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         # Lazy: the gateway starts (and answers 503 with retry advice) while Temporal is down.
         client = await connect(settings, lazy=True, identity=f"signalway-gateway@{socket.gethostname()}")
-        redis = RedisService.from_url(settings.redis_url, retry_after_seconds=settings.retry_after_seconds)
+        redis = RedisService.from_url(settings.redis_url, retry_after_seconds=settings.retry_after_seconds,
+                                      timeout=settings.redis_timeout_seconds)
         temporal = TemporalService(
             client,
             task_queue=settings.task_queue,
@@ -65,33 +78,44 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
 
         hub = UpdatesHub(redis.redis, wait_closed=wait_closed, buffer=settings.stream_buffer)
         await hub.start()
+        auth = Authenticator(settings)
+        await auth.start()  # the identity provider's keys, when SIGNALWAY_JWT_JWKS_URL is set
         services = Services(
             settings=settings,
             temporal=temporal,
             redis=redis,
-            auth=Authenticator(settings),
+            auth=auth,
             metrics=metrics,
             hub=hub,
             updates=UpdateStore(redis.redis, max_per_run=settings.updates_max_per_run,
                                 ttl_seconds=settings.updates_ttl_seconds),
             resume=ResumeStore(redis.redis),
             triggers=TriggerStore(redis.redis),
+            streams=StreamLimiter(settings.max_streams_per_principal,
+                                  retry_after_seconds=settings.retry_after_seconds),
         )
         log.info("gateway ready: temporal=%s redis=%s", settings.temporal_address, settings.redis_url)
         try:
             yield {"services": services}
         finally:
+            await auth.close()
             await hub.stop()
             await redis.close()
 
     return Starlette(
         # The hottest routes first: Starlette matches them in order.
-        routes=[*updates.ROUTES, *system.ROUTES, *durable.ROUTES, *runs.ROUTES, *resume.ROUTES, *events.ROUTES],
+        routes=[*updates.ROUTES, *system.ROUTES, *durable.ROUTES, *runs.ROUTES, *resume.ROUTES, *events.ROUTES,
+                *tokens.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
             # Before anything reads a header: oversized ones get their 431 (with a request id).
             Middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes),
+            Middleware(AdmissionMiddleware, max_in_flight=settings.max_in_flight, max_queued=settings.max_queued,
+                       queue_timeout=settings.queue_timeout_seconds, per_principal=settings.max_in_flight_per_principal,
+                       request_timeout=settings.request_timeout, metrics=metrics),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(StreamSlotsMiddleware),
+            Middleware(KeyRefreshMiddleware),
         ],
         exception_handlers={**EXCEPTION_HANDLERS, **{failure: redis_unavailable for failure in REDIS_FAILURES}},
         lifespan=lifespan,

@@ -27,7 +27,9 @@ Every error is an RFC 9457 problem (`application/problem+json`) in the shape of 
     │   └── WebhookUrlNotAllowed (422 webhook_url_not_allowed)  a webhook target outside the allowed networks
     ├── RateLimited (429 rate_limited)            retry_after_seconds + Retry-After
     ├── InternalError (500 internal_error)
-    ├── BackendUnavailable (503 backend_unavailable)  retry_after_seconds + Retry-After
+    ├── BackendUnavailable (503 backend_unavailable)  nothing was sent; retry_after_seconds + Retry-After
+    │   └── Overloaded (503 overloaded)             this gateway process is at its bound; nothing was sent
+    ├── OutcomeUnknown (504 outcome_unknown)      sent, but no answer in time: retry with the same Idempotency-Key
     └── RequestHeaderFieldsTooLarge (431 request_header_fields_too_large)  SIGNALWAY_MAX_HEADER_BYTES
 """
 
@@ -206,6 +208,24 @@ class InternalError(Problem):
 
 class BackendUnavailable(Problem):
     status, title, code = 503, "Service Unavailable", "backend_unavailable"
+
+
+class Overloaded(BackendUnavailable):
+    code = "overloaded"
+
+
+class OutcomeUnknown(Problem):
+    """The request reached Temporal (or Redis) but its answer did not come back in time: it
+    may have acted. Only a retry with the same Idempotency-Key is safe, and tells."""
+
+    status, title, code = 504, "Gateway Timeout", "outcome_unknown"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail, retry_after_seconds=retry_after_seconds, allowed_actions=[AllowedAction(
+            rel="retry-with-same-idempotency-key",
+            hint="Send the same request again with the same Idempotency-Key header: it acts at most once "
+                 "and answers with the first outcome. Without a key, check the run before retrying.",
+        )])
 
 
 class RequestHeaderFieldsTooLarge(Problem):

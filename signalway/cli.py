@@ -1,4 +1,4 @@
-"""The `signalway` command: `dev`, `gateway`, `worker`, `token`."""
+"""The `signalway` command: `dev`, `gateway`, `worker`, `token`, `env`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,28 @@ import sys
 from pathlib import Path
 
 DEV_DIR = Path(".signalway")
-DEV_SECRET_FILE = DEV_DIR / "dev-secret"
+DEV_SECRET_FILE = "dev-secret"  # in the data dir; made by `signalway dev`
+
+
+def _data_dir_default() -> str:
+    return os.environ.get("SIGNALWAY_DATA_DIR") or str(DEV_DIR)
+
+
+def _gateway_port(flag: int | None) -> int:
+    """`signalway dev`'s gateway port: the flag, else SIGNALWAY_PORT (which the gateway itself
+    reads, so one variable moves both), else 8000."""
+    if flag is not None:
+        return flag
+    raw = os.environ.get("SIGNALWAY_PORT")
+    if not raw:
+        return 8000
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise SystemExit("SIGNALWAY_PORT must be a port number (1-65535)")
+    return port
 
 
 def _exit_now(code: int) -> None:
@@ -99,11 +120,13 @@ def _token(args: argparse.Namespace) -> int:
     from signalway.tokens import mint
 
     secret = os.environ.get("SIGNALWAY_JWT_SECRET")
-    if not secret and DEV_SECRET_FILE.exists():
-        secret = DEV_SECRET_FILE.read_text().strip()
-        print(f"(using the dev secret in {DEV_SECRET_FILE})", file=sys.stderr)
+    dev_secret = Path(args.data_dir) / DEV_SECRET_FILE
+    if not secret and dev_secret.exists():
+        secret = dev_secret.read_text().strip()
+        print(f"(using the dev secret in {dev_secret})", file=sys.stderr)
     if not secret:
-        print("set SIGNALWAY_JWT_SECRET (the gateway's HS256 secret) to mint a token", file=sys.stderr)
+        print(f"set SIGNALWAY_JWT_SECRET (the gateway's HS256 secret) to mint a token; no dev secret "
+              f"in {Path(args.data_dir).resolve()} either (--data-dir names `signalway dev`'s)", file=sys.stderr)
         return 2
     print(mint(
         secret, project=args.project, user=args.user, permissions=args.permission,
@@ -113,12 +136,25 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env(args: argparse.Namespace) -> int:
+    from signalway.devstack import env_lines
+    from signalway.localstack import StackError
+
+    try:
+        print(env_lines(Path(args.data_dir)))
+    except StackError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
 def _dev(args: argparse.Namespace) -> int:
     from signalway.devstack import run_dev
 
     return run_dev(
-        data_dir=Path(args.data_dir), gateway_port=args.port, temporal_port=args.temporal_port,
-        ui_port=args.ui_port, redis_port=args.redis_port,
+        data_dir=Path(args.data_dir), gateway_port=_gateway_port(args.port),
+        temporal_port=args.temporal_port, ui_port=args.ui_port, redis_port=args.redis_port,
+        redis_url=args.redis_url,
     )
 
 
@@ -126,23 +162,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="signalway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    dev = sub.add_parser("dev", help="run Temporal, Redis, a worker and the gateway locally")
-    dev.add_argument("--data-dir", default=str(DEV_DIR), help="where state and logs live")
-    dev.add_argument("--port", type=int, default=8000, help="gateway port")
+    data_dir_help = "the dev stack's state and logs (default: $SIGNALWAY_DATA_DIR, else .signalway)"
+    dev = sub.add_parser("dev", help="run and supervise Temporal, Redis, a worker and the gateway locally")
+    dev.add_argument("--data-dir", default=_data_dir_default(), help=data_dir_help)
+    dev.add_argument("--port", type=int, default=None, help="gateway port (default: $SIGNALWAY_PORT, else 8000)")
     dev.add_argument("--temporal-port", type=int, default=7233)
-    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port")
     dev.add_argument("--redis-port", type=int, default=6390)
+    dev.add_argument("--redis-url", default=None,
+                     help="use this Redis (or Redis Cluster / Sentinel URL) instead of starting one")
     dev.set_defaults(func=_dev)
 
     sub.add_parser("gateway", help="run the HTTP gateway (settings from SIGNALWAY_*)").set_defaults(func=_gateway)
     sub.add_parser("worker", help="run a Temporal worker (settings from SIGNALWAY_*)").set_defaults(func=_worker)
 
-    token = sub.add_parser("token", help="mint a JWT signed with SIGNALWAY_JWT_SECRET")
+    token = sub.add_parser("token", help="mint a JWT signed with SIGNALWAY_JWT_SECRET, else the dev secret")
     token.add_argument("--project", required=True)
     token.add_argument("--user", required=True)
     token.add_argument("--permission", action="append", default=[], help="e.g. workflow_superadmin")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
+    token.add_argument("--data-dir", default=_data_dir_default(), help=data_dir_help)
     token.set_defaults(func=_token)
+
+    env = sub.add_parser("env", help="print `export TOKEN=... API_KEY=...` for the dev stack: "
+                                     'eval "$(signalway env)"')
+    env.add_argument("--data-dir", default=_data_dir_default(), help=data_dir_help)
+    env.set_defaults(func=_env)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -1,15 +1,45 @@
-"""`signalway dev`: Temporal dev server, Redis, a worker and the gateway, all local."""
+"""`signalway dev`: Temporal dev server, Redis, a worker and the gateway, all local, supervised.
+
+    temporal ──┐
+               ├──▶ worker, gateway      a dependent is (re)started only while both are up
+    redis ─────┘
+
+Each child runs in a session of its own with its output appended to a log in the data dir
+(`temporal.log`, `redis/redis.log`, `worker.log`, `gateway.log`). State outlives a child's
+restart and `signalway dev`'s own: Temporal's SQLite file (`temporal.db`) and Redis's AOF
+(`redis/appendonlydir`), both in the data dir. The supervisor
+
+- restarts a child that exits, after a backoff of 0.5 s doubling up to 10 s (back to 0.5 s
+  once the child has stayed up for 30 s), and says so in one line:
+  `redis exited with -9; restarting in 0.5 s`;
+- gives up on a child that exits 5 times within 30 s: it names it, shows the end of its
+  log, stops everything and exits 1 (a child that cannot start would otherwise loop forever);
+- on SIGINT or SIGTERM stops the gateway, the worker, then Redis and Temporal, and exits 0;
+- keeps `status.json` (its pid, each child's pid, state and restart count) current, and
+  holds `dev.lock` so that two supervisors never share one data dir.
+
+The worker and the gateway reconnect to a restarted Temporal or Redis by themselves, so a
+backend's restart leaves them running.
+"""
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
+import os
 import secrets
+import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from rich.console import Console
@@ -20,25 +50,47 @@ from signalway.localstack import (
     StackError,
     free_port,
     port_open,
-    start_redis,
-    start_temporal,
+    redis_process,
+    temporal_process,
 )
 from signalway.tokens import mint
 
-console = Console(stderr=False)
+# Piped or logged output is not cut at 80 columns: URLs and curl lines must stay whole.
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 DEV_PROJECT = "dev"
 DEV_USER = "dev"
+DEV_TOKEN_TTL = 30 * 24 * 3600
+DEV_SECRET_FILE = "dev-secret"
+STATUS_FILE = "status.json"
+
+INITIAL_BACKOFF = 0.5
+MAX_BACKOFF = 10.0
+STABLE_AFTER = 30.0  # up at least this long: the next exit starts the backoff over
+CRASH_LIMIT = 5  # this many exits within CRASH_WINDOW: the child will not stay up
+CRASH_WINDOW = 30.0
+TICK = 0.1
+WORKER_READY_MARK = b"worker polling task queue"
+# The worker logs WORKER_READY_MARK at INFO; under a quieter SIGNALWAY_LOG_LEVEL it counts as
+# up once it has run this long without exiting.
+WORKER_QUIET_READY_AFTER = 10.0
+
+State = Literal["waiting", "starting", "up", "backoff", "stopped"]
 
 
-def _pick(port: int, what: str) -> int:
-    if not port_open("127.0.0.1", port):
-        return port
-    other = free_port()
-    console.print(f"[yellow]port {port} is taken; {what} uses {other}[/]")
-    return other
+class CrashLoop(StackError):
+    """A child kept exiting right after it was started."""
 
 
-def _dev_secret(data_dir: Path, name: str = "dev-secret", make: Callable[[], str] | None = None) -> str:
+def _say(line: str, style: str | None = None) -> None:
+    """One line of the supervisor's, as plain text (log tails hold brackets that are not
+    markup), never wrapped: it may be read from a pipe or a log file."""
+    console.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+# -- the dev credentials (also read by `signalway token` and `signalway env`) ---------------
+
+
+def _dev_secret(data_dir: Path, name: str = DEV_SECRET_FILE, make: Callable[[], str] | None = None) -> str:
     """A secret made once and kept in the data directory, so tokens and URLs survive restarts."""
     path = data_dir / name
     if not path.exists():
@@ -47,48 +99,273 @@ def _dev_secret(data_dir: Path, name: str = "dev-secret", make: Callable[[], str
     return path.read_text().strip()
 
 
+def dev_api_key(secret: str) -> str:
+    """The dev API key (project `dev`), derived from the dev secret so that it needs no file."""
+    return f"sk_dev_{secret[:16]}"
+
+
+def dev_token(secret: str) -> str:
+    return mint(secret, project=DEV_PROJECT, user=DEV_USER, ttl_seconds=DEV_TOKEN_TTL)
+
+
 def _webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _wait_ready(url: str, children: list[ManagedProcess], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for child in children:
-            if not child.running():
-                raise StackError(f"{child.name} exited early:\n{child.tail()}")
+# -- supervision -----------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Service:
+    """One supervised child: how to start it, how to tell it is up, and what it needs first."""
+
+    name: str
+    spawn: Callable[[], ManagedProcess]
+    probe: Callable[[ManagedProcess], bool]
+    address: str  # where it listens, for status.json
+    announce: str  # what the "ready" line says after the name
+    needs: tuple[str, ...] = ()
+    start_timeout: float = 60
+    process: ManagedProcess | None = None
+    state: State = "waiting"
+    up_since: float | None = None
+    restart_at: float = 0.0
+    backoff: float = INITIAL_BACKOFF
+    exits: deque[float] = field(default_factory=deque)
+    restarts: int = 0
+
+
+class Supervisor:
+    """Starts the services in dependency order and keeps them running; see the module docstring."""
+
+    def __init__(self, services: list[Service], *, status_path: Path,
+                 on_all_up: Callable[[], None] = lambda: None) -> None:
+        self.services = services
+        self.status_path = status_path
+        self._on_all_up = on_all_up
+        self._announced = False
+        self._by_name = {s.name: s for s in services}
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        """Supervise until `should_stop()`; raises CrashLoop (or StackError) to give up."""
+        self._write_status()
+        while not should_stop():
+            self.step(time.monotonic())
+            time.sleep(TICK)
+
+    def step(self, now: float) -> None:
+        for service in self.services:
+            process = service.process
+            if service.state in ("starting", "up") and process is not None and not process.running():
+                process.stop()  # closes its log
+                self._exited(service, now, f"exited with {process.popen.returncode}")
+            elif service.state == "starting" and process is not None:
+                if service.probe(process):
+                    service.state, service.up_since = "up", now
+                    _say(f"{service.name} ready {service.announce} ({now - process.started_at:.1f} s)")
+                    self._write_status()
+                elif now - process.started_at > service.start_timeout:
+                    process.stop(timeout=5)
+                    self._exited(service, now, f"was not ready within {service.start_timeout:.0f} s")
+            elif service.state in ("waiting", "backoff") and now >= service.restart_at and all(
+                self._by_name[need].state == "up" for need in service.needs
+            ):
+                try:
+                    service.process = service.spawn()
+                except OSError as exc:
+                    raise StackError(f"{service.name} could not be started: {exc}") from exc
+                service.state = "starting"
+                self._write_status()
+        if not self._announced and all(s.state == "up" for s in self.services):
+            self._announced = True
+            self._on_all_up()
+
+    def _exited(self, service: Service, now: float, why: str) -> None:
+        service.exits.append(now)
+        while service.exits and now - service.exits[0] > CRASH_WINDOW:
+            service.exits.popleft()
+        log = service.process.log_path if service.process else "its log"
+        if len(service.exits) >= CRASH_LIMIT:
+            tail = (service.process.tail(30) if service.process else "") or "(nothing)"
+            raise CrashLoop(
+                f"{service.name} keeps exiting ({why}, {len(service.exits)} times within {CRASH_WINDOW:.0f} s): "
+                f"not restarting it again. The end of {log}:\n{tail}"
+            )
+        if service.up_since is not None and now - service.up_since >= STABLE_AFTER:
+            service.backoff = INITIAL_BACKOFF
+        service.state, service.up_since = "backoff", None
+        service.restart_at = now + service.backoff
+        service.restarts += 1
+        _say(f"{service.name} {why}; restarting in {service.backoff:g} s (log: {log})", "yellow")
+        service.backoff = min(service.backoff * 2, MAX_BACKOFF)
+        self._write_status()
+
+    def stop(self) -> None:
+        """Stop the children in reverse order: the gateway first (no new requests), then the
+        worker (it drains), then the backends."""
+        for service in reversed(self.services):
+            if service.process is not None:
+                service.process.stop()
+            service.state = "stopped"
+        self._write_status()
+
+    def _write_status(self) -> None:
+        status = {
+            "supervisor_pid": os.getpid(),
+            "services": {
+                s.name: {
+                    "pid": s.process.popen.pid if s.process is not None and s.process.running() else None,
+                    "state": s.state,
+                    "restarts": s.restarts,
+                    "address": s.address,
+                }
+                for s in self.services
+            },
+        }
+        # Written beside and renamed: a reader never sees half a file.
+        partial = self.status_path.with_suffix(".tmp")
+        partial.write_text(json.dumps(status, indent=2) + "\n")
+        partial.replace(self.status_path)
+
+
+# -- readiness probes ------------------------------------------------------------------------
+
+
+def _port_probe(port: int) -> Callable[[ManagedProcess], bool]:
+    return lambda _process: port_open("127.0.0.1", port)
+
+
+def _worker_probe(process: ManagedProcess) -> bool:
+    if WORKER_READY_MARK in process.output():
+        return True
+    return time.monotonic() - process.started_at >= WORKER_QUIET_READY_AFTER
+
+
+def _readyz_probe(url: str) -> Callable[[ManagedProcess], bool]:
+    def probe(_process: ManagedProcess) -> bool:
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise StackError(f"the gateway did not become ready within {timeout:.0f}s")
+            return False
+
+    return probe
 
 
-def run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: int, redis_port: int) -> int:
+# -- `signalway dev` -------------------------------------------------------------------------
+
+
+def _pick(port: int, what: str) -> int:
+    if not port_open("127.0.0.1", port):
+        return port
+    other = free_port()
+    _say(f"port {port} is taken; {what} uses {other}", "yellow")
+    return other
+
+
+@contextmanager
+def _data_dir_lock(data_dir: Path) -> Iterator[bool]:
+    """Held while a supervisor runs: two would share one SQLite file and one AOF."""
+    with open(data_dir / "dev.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def _cli() -> str:
+    """How to call this very `signalway` from the shell the banner is read in."""
+    script = Path(sys.executable).parent / "signalway"
+    if not script.exists():
+        return "signalway"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def _without_password(url: str) -> str:
+    """An external Redis URL as the banner shows it: a password in it stays out of the terminal."""
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    # By hand, not parts.hostname/port: a Sentinel URL lists several host:port pairs.
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hosts}"))
+
+
+def run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: int, redis_port: int,
+            redis_url: str | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
+    with _data_dir_lock(data_dir) as locked:
+        if not locked:
+            _say(f"another `signalway dev` is running with the data dir {data_dir.resolve()} "
+                 f"(see {data_dir / STATUS_FILE})", "red")
+            return 1
+        return _run_dev(data_dir=data_dir, gateway_port=gateway_port, temporal_port=temporal_port,
+                        ui_port=ui_port, redis_port=redis_port, redis_url=redis_url)
+
+
+def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: int, redis_port: int,
+             redis_url: str | None) -> int:
     if port_open("127.0.0.1", gateway_port):
-        console.print(f"[red]port {gateway_port} is already in use: is another `make dev` running?[/]")
+        _say(f"port {gateway_port} is already in use: is another `make dev` running? "
+             "Pick another with `make dev PORT=8001` or `signalway dev --port 8001`.", "red")
         return 1
     temporal_port = _pick(temporal_port, "Temporal")
     ui_port = _pick(ui_port, "the Temporal Web UI")
-    redis_port = _pick(redis_port, "Redis")
+    if redis_url is None:
+        redis_port = _pick(redis_port, "Redis")
     secret = _dev_secret(data_dir)
-    api_key = f"sk_dev_{secret[:16]}"
+    api_key = dev_api_key(secret)
+    url = f"http://127.0.0.1:{gateway_port}"
     env = {
         "SIGNALWAY_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-        "SIGNALWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "SIGNALWAY_REDIS_URL": redis_url or f"redis://127.0.0.1:{redis_port}/0",
         "SIGNALWAY_JWT_SECRET": secret,
         "SIGNALWAY_API_KEYS": json.dumps({api_key: DEV_PROJECT}),
         "SIGNALWAY_HOST": "127.0.0.1",
         "SIGNALWAY_PORT": str(gateway_port),
         "SIGNALWAY_ACCESS_LOG": "true",
-        "SIGNALWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
+        "SIGNALWAY_PUBLIC_URL": url,
+        "SIGNALWAY_TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
         "SIGNALWAY_RESUME_SECRET": _dev_secret(data_dir, "resume-secret"),
         "SIGNALWAY_WEBHOOK_SECRET": _dev_secret(data_dir, "webhook-secret", _webhook_secret),
     }
-    children: list[ManagedProcess] = []
+    python = sys.executable
+    task_queue = os.environ.get("SIGNALWAY_TASK_QUEUE", "signalway")
+    backends: list[Service] = [Service(
+        "temporal", address=f"127.0.0.1:{temporal_port}",
+        announce=f"on 127.0.0.1:{temporal_port}, Web UI on http://127.0.0.1:{ui_port}",
+        spawn=lambda: temporal_process(data_dir, port=temporal_port, ui_port=ui_port, die_with_parent=True),
+        probe=_port_probe(temporal_port),
+    )]
+    if redis_url is None:
+        backends.append(Service(
+            "redis", address=f"127.0.0.1:{redis_port}", announce=f"on 127.0.0.1:{redis_port}",
+            spawn=lambda: redis_process(data_dir / "redis", port=redis_port, persistent=True, die_with_parent=True),
+            probe=_port_probe(redis_port), start_timeout=30,
+        ))
+    needs = tuple(s.name for s in backends)
+    services = [*backends, Service(
+        "worker", address=task_queue, announce=f"on task queue {task_queue!r}", needs=needs,
+        spawn=lambda: ManagedProcess("worker", [python, "-m", "worker"], env=env,
+                                     log_path=data_dir / "worker.log", die_with_parent=True),
+        probe=_worker_probe,
+    ), Service(
+        "gateway", address=url, announce=f"on {url}", needs=needs,
+        spawn=lambda: ManagedProcess("gateway", [python, "-m", "gateway"], env=env,
+                                     log_path=data_dir / "gateway.log", die_with_parent=True),
+        probe=_readyz_probe(url),
+    )]
+
+    def all_up() -> None:
+        _banner(url, ui_port, temporal_port, _without_password(env["SIGNALWAY_REDIS_URL"]), dev_token(secret),
+                api_key, data_dir,
+                env["SIGNALWAY_WEBHOOK_SECRET"])
+
+    supervisor = Supervisor(services, status_path=data_dir / STATUS_FILE, on_all_up=all_up)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -97,38 +374,29 @@ def run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: i
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    _say(f"starting {', '.join(s.name for s in services)}; state and logs in {data_dir.resolve()}")
     try:
-        with console.status("starting Temporal, Redis, worker and gateway…"):
-            children.append(start_temporal(data_dir, port=temporal_port, ui_port=ui_port))
-            children.append(start_redis(data_dir / "redis", port=redis_port, persistent=True))
-            python = sys.executable
-            children.append(ManagedProcess("worker", [python, "-m", "worker"], env=env,
-                                           log_path=data_dir / "worker.log"))
-            children.append(ManagedProcess("gateway", [python, "-m", "gateway"], env=env,
-                                           log_path=data_dir / "gateway.log"))
-            url = f"http://127.0.0.1:{gateway_port}"
-            _wait_ready(url, children)
-        token = mint(secret, project=DEV_PROJECT, user=DEV_USER, ttl_seconds=30 * 24 * 3600)
-        _banner(url, ui_port, temporal_port, redis_port, token, api_key, data_dir, env["SIGNALWAY_WEBHOOK_SECRET"])
-        while not stopping:
-            for child in children:
-                if not child.running():
-                    console.print(f"[red]{child.name} exited ({child.popen.returncode}):[/]\n{child.tail()}")
-                    return 1
-            time.sleep(0.5)
+        supervisor.run(lambda: stopping)
         return 0
     except StackError as exc:
-        console.print(f"[red]{exc}[/]")
+        _say(str(exc), "red")
         return 1
     finally:
-        console.print("stopping…")
-        # Gateway first (stop taking requests), then the worker (drains), then the backends.
-        for child in reversed(children):
-            child.stop()
-        console.print("stopped")
+        _say("stopping…")
+        supervisor.stop()
+        _say("stopped")
 
 
-def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: str, api_key: str,
+def env_lines(data_dir: Path) -> str:
+    """`export TOKEN=… API_KEY=…` for the dev stack whose state is in `data_dir`."""
+    path = data_dir / DEV_SECRET_FILE
+    if not path.exists():
+        raise StackError(f"no dev secret in {data_dir.resolve()}: run `signalway dev` first, or pass --data-dir")
+    secret = path.read_text().strip()
+    return f"export TOKEN={shlex.quote(dev_token(secret))} API_KEY={shlex.quote(dev_api_key(secret))}"
+
+
+def _banner(url: str, ui_port: int, temporal_port: int, redis_url: str, token: str, api_key: str,
             data_dir: Path, webhook_secret: str = "") -> None:
     curl_start = (
         f"curl -s -X POST {url}/api/v1/durable/workflows \\\n"
@@ -146,13 +414,15 @@ def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: 
         f"curl -s -X POST {url}/api/v1/workflows/conversations \\\n"
         f"  -H 'Authorization: Bearer {token}' -d '{{\"status\": \"running\"}}'"
     )
+    env_command = f"{_cli()} env" + ("" if data_dir == Path(".signalway") else f" --data-dir {shlex.quote(str(data_dir))}")
     console.print(Panel.fit(
         f"[bold]Gateway[/]          {url}   (OpenAPI: {url}/openapi.json)\n"
         f"[bold]Temporal Web UI[/]  http://127.0.0.1:{ui_port}\n"
-        f"[bold]Temporal[/]         127.0.0.1:{temporal_port}    [bold]Redis[/] redis://127.0.0.1:{redis_port}\n"
+        f"[bold]Temporal[/]         127.0.0.1:{temporal_port}    [bold]Redis[/] {redis_url}\n"
         f"[bold]State and logs[/]   {data_dir.resolve()}\n"
         f"[bold]Dev API key[/]      {api_key}   (durable surface: `Authorization: <key>`)\n"
         f"[bold]Webhook secret[/]   {webhook_secret}   (verify webhook-and-wait deliveries)\n"
+        f"[bold]In another shell[/] eval \"$({env_command})\"   sets $TOKEN and $API_KEY\n"
         "[bold]Local receivers[/]  webhooks go to public addresses only; to allow one on this machine: "
         "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 make dev",
         title="Signalway is running", border_style="green",
@@ -165,4 +435,5 @@ def _banner(url: str, ui_port: int, temporal_port: int, redis_port: int, token: 
     console.print(curl_signal, soft_wrap=True, highlight=False, markup=False)
     console.print("\nThe runs surface (the workflow runs API) — start a conversation, then list conversations:\n", soft_wrap=True)
     console.print(curl_runs, soft_wrap=True, highlight=False, markup=False)
-    console.print("\nCtrl-C stops everything; state survives in the data directory.\n")
+    console.print("\nA child that crashes is restarted; Ctrl-C stops everything; state survives in the data directory.\n",
+                  soft_wrap=True)

@@ -5,6 +5,7 @@ Used by `signalway dev` and by the test session, so both run exactly the same pr
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from signalway import search_attributes
@@ -69,23 +70,42 @@ def redis_binary() -> str:
     return found
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A hook run in the child before exec: Linux sends it SIGTERM when its parent dies, so a
+    supervisor killed with SIGKILL (which it cannot catch) leaves no Temporal or Redis behind.
+    libc is looked up here, in the parent: the child does as little as it can before exec."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class ManagedProcess:
-    """A child process with its output in a log file, stopped with SIGTERM then SIGKILL."""
+    """A child process with its output in a log file, stopped with SIGTERM then SIGKILL.
+
+    `log_offset` is where this run's output starts in the (appended-to) log file.
+    """
 
     def __init__(
         self, name: str, argv: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
+        cwd: Path | None = None, die_with_parent: bool = False,
     ) -> None:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.log_offset = self._log.tell()
+        self.started_at = time.monotonic()
+        preexec = _die_with_parent() if die_with_parent else None
         self.popen = subprocess.Popen(
             list(argv), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})}, cwd=cwd,
             # Own process group: a Ctrl-C in the terminal reaches the supervisor only, which
             # then stops the children in order.
-            start_new_session=True,
+            start_new_session=True, preexec_fn=preexec,
         )
 
     def running(self) -> bool:
@@ -108,12 +128,22 @@ class ManagedProcess:
         except OSError:
             return ""
 
+    def output(self) -> bytes:
+        """What this run of the process has written to its log so far."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self.log_offset)
+                return log.read()
+        except OSError:
+            return b""
 
-def start_temporal(
+
+def temporal_process(
     data_dir: Path, *, port: int, ui_port: int | None, http_port: int | None = None,
-    metrics_port: int | None = None, host: str = "127.0.0.1", timeout: float = 60,
+    metrics_port: int | None = None, host: str = "127.0.0.1", die_with_parent: bool = False,
 ) -> ManagedProcess:
-    """`temporal server start-dev` on a SQLite file, with Signalway's search attributes."""
+    """`temporal server start-dev` on a SQLite file, with Signalway's search attributes; not
+    waited for (see `start_temporal`)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         temporal_binary(), "server", "start-dev",
@@ -130,21 +160,39 @@ def start_temporal(
     argv += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
     for name, kind in search_attributes.read_config().items():
         argv += ["--search-attribute", f"{name}={kind}"]
-    process = ManagedProcess("temporal", argv, log_path=data_dir / "temporal.log")
+    return ManagedProcess("temporal", argv, log_path=data_dir / "temporal.log", die_with_parent=die_with_parent)
+
+
+def start_temporal(
+    data_dir: Path, *, port: int, ui_port: int | None, http_port: int | None = None,
+    metrics_port: int | None = None, host: str = "127.0.0.1", timeout: float = 60,
+) -> ManagedProcess:
+    """`temporal_process`, returned once its frontend port accepts connections."""
+    process = temporal_process(data_dir, port=port, ui_port=ui_port, http_port=http_port,
+                               metrics_port=metrics_port, host=host)
     wait_port(host, port, timeout=timeout, process=process)
     return process
 
 
-def start_redis(
-    data_dir: Path, *, port: int, host: str = "127.0.0.1", persistent: bool = True, timeout: float = 30
+def redis_process(
+    data_dir: Path, *, port: int, host: str = "127.0.0.1", persistent: bool = True,
+    die_with_parent: bool = False,
 ) -> ManagedProcess:
-    """A real redis-server; `persistent` turns on AOF (appendfsync everysec) in `data_dir`."""
+    """A real redis-server, not waited for (see `start_redis`); `persistent` turns on AOF
+    (appendfsync everysec) in `data_dir`, which a restarted server reads back."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         redis_binary(), "--bind", host, "--port", str(port), "--dir", str(data_dir),
         "--save", "", "--protected-mode", "yes", "--daemonize", "no",
     ]
     argv += ["--appendonly", "yes", "--appendfsync", "everysec"] if persistent else ["--appendonly", "no"]
-    process = ManagedProcess("redis", argv, log_path=data_dir / "redis.log")
+    return ManagedProcess("redis", argv, log_path=data_dir / "redis.log", die_with_parent=die_with_parent)
+
+
+def start_redis(
+    data_dir: Path, *, port: int, host: str = "127.0.0.1", persistent: bool = True, timeout: float = 30
+) -> ManagedProcess:
+    """`redis_process`, returned once it accepts connections."""
+    process = redis_process(data_dir, port=port, host=host, persistent=persistent)
     wait_port(host, port, timeout=timeout, process=process)
     return process

@@ -5,6 +5,9 @@ Per run, in the same Redis Cluster slot (the run id is the hash tag):
 - `signalway:updates:{<run_id>}` — sorted set, score = the message id, member = the message JSON;
   at most `max_per_run` messages (oldest dropped), expiring `ttl` after the last write;
 - `signalway:updates-meta:{<run_id>}` — hash with the last id (`seq`) and timestamp (`ts`);
+- `signalway:updates-dedupe:{<run_id>}` — sorted set of publish keys (score = the id they
+  got), trimmed with the messages: a publish that names a key already there stores nothing
+  and answers the first id, so an activity retry or a client retry never publishes twice;
 - channel `signalway:updates-ch:{<run_id>}` — every stored message is published there.
 
 A Lua script assigns the id and the timestamp and stores and publishes in one step, so ids
@@ -34,15 +37,23 @@ def meta_key(run_id: str) -> str:
     return f"signalway:updates-meta:{{{run_id}}}"
 
 
+def dedupe_key(run_id: str) -> str:
+    return f"signalway:updates-dedupe:{{{run_id}}}"
+
+
 def channel(run_id: str) -> str:
     return f"signalway:updates-ch:{{{run_id}}}"
 
 
 CHANNEL_PREFIX = "signalway:updates-ch:{"
 
-# KEYS: meta, updates. ARGV: channel, now_ms, max_per_run, ttl_seconds, body (a JSON object
-# without id and timestamp). Returns the message's id.
+# KEYS: meta, updates, dedupe. ARGV: channel, now_ms, max_per_run, ttl_seconds, body (a JSON
+# object without id and timestamp), publish key ('' for none). Returns the message's id.
 _PUBLISH = """
+if ARGV[6] ~= '' then
+  local earlier = redis.call('ZSCORE', KEYS[3], ARGV[6])
+  if earlier then return tonumber(earlier) end
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local last = tonumber(redis.call('HGET', KEYS[1], 'ts') or '0')
 local ts = tonumber(ARGV[2])
@@ -53,6 +64,11 @@ redis.call('ZADD', KEYS[2], seq, record)
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[6] ~= '' then
+  redis.call('ZADD', KEYS[3], seq, ARGV[6])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', seq - tonumber(ARGV[3]))
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+end
 redis.call('PUBLISH', ARGV[1], record)
 return seq
 """
@@ -86,8 +102,13 @@ class UpdateStore:
         message: str | None = None,
         details: Any = None,
         workstream_id: str | None = None,
+        key: str | None = None,
     ) -> int:
-        """Store and publish one message; returns its id."""
+        """Store and publish one message; returns its id.
+
+        With `key`, a message published before under the same key (among the run's kept
+        ones) is not published again: its id is returned.
+        """
         body = json.dumps(
             {
                 "workflow_run_id": run_id,
@@ -99,8 +120,8 @@ class UpdateStore:
             separators=(",", ":"),
         )
         seq = await self._publish(
-            keys=[meta_key(run_id), updates_key(run_id)],
-            args=[channel(run_id), int(time.time() * 1000), self.max_per_run, self.ttl_seconds, body],
+            keys=[meta_key(run_id), updates_key(run_id), dedupe_key(run_id)],
+            args=[channel(run_id), int(time.time() * 1000), self.max_per_run, self.ttl_seconds, body, key or ""],
         )
         return int(seq)
 

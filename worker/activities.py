@@ -28,6 +28,9 @@ class Activities:
             message=input.message,
             details=input.details,
             workstream_id=input.workstream_id,
+            # The activity id is the same on every attempt: a retry whose first attempt did
+            # publish (but did not report back) publishes nothing more.
+            key=f"activity:{activity.info().activity_id}",
         )
 
     @activity.defn(name=PROCESS_DOCUMENT_ACTIVITY)
@@ -42,6 +45,9 @@ class Activities:
                 type="PROGRESS",
                 message=f"Processing document {input.document_id}: part {part} of {input.parts}",
                 details={"current": part, "total": input.parts, "percentage": round(part * 100 / input.parts)},
+                # A retry resumes after the last heartbeat; a part published after it is not
+                # published again.
+                key=f"activity:{activity.info().activity_id}:part:{part}",
             )
             activity.heartbeat(part)
         return ProcessDocumentResult(parts_processed=input.parts)

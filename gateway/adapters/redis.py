@@ -19,6 +19,7 @@ from signalway.redis_connect import close, connect
 # Failures of a Redis call that mean "Redis is not answering": 503 with retry advice,
 # mapped once by the app's exception handlers rather than at every call.
 REDIS_FAILURES: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+REDIS_TIMEOUTS: tuple[type[Exception], ...] = (RedisTimeoutError,)
 
 RUN_INDEX_TTL_SECONDS = 90 * 24 * 3600
 _RUN_KEY = "signalway:run:{run_id}"
@@ -30,8 +31,13 @@ class RedisService:
         self._retry_after = retry_after_seconds
 
     @classmethod
-    def from_url(cls, url: str, *, retry_after_seconds: int) -> RedisService:
-        client = connect(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    def from_url(cls, url: str, *, retry_after_seconds: int, timeout: float = 2) -> RedisService:
+        # Every command has a deadline below the request's: a stalled Redis is a prompt 503,
+        # not a request hanging for the client's whole patience.
+        # A connection idle for a second is PINGed before use, so one left broken by a Redis
+        # restart is replaced instead of failing the next command sent on it.
+        client = connect(url, socket_connect_timeout=min(timeout, 1), socket_timeout=timeout,
+                         health_check_interval=1)
         return cls(client, retry_after_seconds=retry_after_seconds)
 
     @contextmanager

@@ -53,6 +53,7 @@ from gateway.adapters.visibility import all_of, equals
 from gateway.errors import (
     BackendUnavailable,
     BadRequest,
+    OutcomeUnknown,
     Problem,
     QueryFailed,
     RateLimited,
@@ -118,6 +119,9 @@ class _TtlCache:
         self._items.move_to_end(key)
         return item[1]
 
+    def pop(self, key: Any) -> None:
+        self._items.pop(key, None)
+
     def put(self, key: Any, value: Any) -> None:
         self._items[key] = (time.monotonic() + self._ttl, value)
         self._items.move_to_end(key)
@@ -162,6 +166,9 @@ class TemporalService:
         # Immutable per run, so a hot run (a chat, a signal loop) is not described per message.
         self._facts = _TtlCache(ttl=300, size=100_000)
         self._runs = _TtlCache(ttl=300, size=100_000)  # run id → (workflow id, facts)
+        # Run ids found nowhere, briefly: visibility may still show a run started elsewhere
+        # a moment ago, so "missing" is not kept for long.
+        self._missing = _TtlCache(ttl=5, size=100_000)
 
     # -- error translation -------------------------------------------------------------
 
@@ -169,12 +176,19 @@ class TemporalService:
         return BackendUnavailable(detail, retry_after_seconds=self._retry_after)
 
     @contextmanager
-    def _errors(self, workflow_id: str | None = None) -> Iterator[None]:
+    def _errors(self, workflow_id: str | None = None, *, write: bool = False) -> Iterator[None]:
+        """Temporal's failures as the gateway's errors. For a `write`, a call that timed out
+        after it was sent may have acted: that is `OutcomeUnknown`, never a 503."""
         try:
             yield
         except Problem:
             raise
         except RPCError as exc:
+            if write and exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise OutcomeUnknown(
+                    f"Temporal did not answer within {self._rpc_timeout.total_seconds():g}s: the request may have "
+                    "acted. Retry with the same Idempotency-Key to act at most once and learn the outcome."
+                ) from exc
             raise self._translate(exc, workflow_id) from exc
         except RuntimeError as exc:
             # A lazy client that cannot reach the server raises a plain RuntimeError.
@@ -217,6 +231,13 @@ class TemporalService:
 
     def remember_run(self, run_id: str, workflow_id: str, facts: RunFacts) -> None:
         self._runs.put(run_id, (workflow_id, facts))
+        self._missing.pop(run_id)
+
+    def remember_missing(self, run_id: str) -> None:
+        self._missing.put(run_id, True)
+
+    def known_missing(self, run_id: str) -> bool:
+        return self._missing.get(run_id) is not None
 
     def facts_of(self, desc: ListedExecution) -> RunFacts:
         """A described or listed run's facts, remembered for later requests."""
@@ -402,7 +423,7 @@ class TemporalService:
         """
         handle = self.handle(workflow_id, run_id)
         try:
-            with self._errors(workflow_id):
+            with self._errors(workflow_id, write=True):
                 return await asyncio.wait_for(
                     handle.execute_update(name, args=list(args), id=update_id, rpc_timeout=self._rpc_timeout),
                     timeout=self._update_timeout,
@@ -417,10 +438,9 @@ class TemporalService:
                 f"Update {name!r} was rejected: {message}", errors=[{"type": kind, "msg": message}]
             ) from None
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            raise BackendUnavailable(
+            raise OutcomeUnknown(
                 f"Update {name!r} did not finish within {self._update_timeout:g}s; it may still run. "
-                "Retry with the same Idempotency-Key to get its outcome.",
-                retry_after_seconds=self._retry_after,
+                "Retry with the same Idempotency-Key to get its outcome."
             ) from None
 
     async def list(
@@ -450,7 +470,7 @@ class TemporalService:
         memo: Mapping[str, Any],
     ) -> str | None:
         """Start a run; returns its run id, or None when `workflow_id` was already used."""
-        with self._errors(workflow_id):
+        with self._errors(workflow_id, write=True):
             try:
                 handle = await self.client.start_workflow(
                     workflow_type,
@@ -491,7 +511,7 @@ class TemporalService:
             request_id=request_id,
         )
         try:
-            with self._errors(workflow_id):
+            with self._errors(workflow_id, write=True):
                 await self.client.workflow_service.signal_workflow_execution(
                     request, timeout=self._rpc_timeout
                 )
@@ -500,22 +520,26 @@ class TemporalService:
             raise WorkflowClosed(f"Workflow {workflow_id} is closed; it takes no more signals.") from None
         if not receipt:
             return None
-        async for event in self.newest_events(workflow_id, run_id):
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                if event.workflow_execution_signaled_event_attributes.request_id == request_id:
-                    return event.event_id
+        try:
+            async for event in self.newest_events(workflow_id, run_id):
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                    if event.workflow_execution_signaled_event_attributes.request_id == request_id:
+                        return event.event_id
+        except Problem:
+            # Temporal accepted the signal: the answer is a success whatever the receipt read does.
+            return None
         return None
 
     async def cancel(self, workflow_id: str, run_id: str, *, reason: str | None = None) -> None:
         try:
-            with self._errors(workflow_id):
+            with self._errors(workflow_id, write=True):
                 await self.handle(workflow_id, run_id).cancel(reason=reason or "", rpc_timeout=self._rpc_timeout)
         except WorkflowNotFound:
             raise WorkflowClosed(f"Workflow {workflow_id} is already closed.") from None
 
     async def terminate(self, workflow_id: str, run_id: str, *, reason: str | None = None) -> None:
         try:
-            with self._errors(workflow_id):
+            with self._errors(workflow_id, write=True):
                 await self.handle(workflow_id, run_id).terminate(reason=reason, rpc_timeout=self._rpc_timeout)
         except WorkflowNotFound:
             raise WorkflowClosed(f"Workflow {workflow_id} is already closed.") from None

@@ -60,7 +60,10 @@ class Subscriber:
 
 
 class UpdatesHub:
-    def __init__(self, redis: aioredis.Redis, *, wait_closed: CloseWaiter, buffer: int = 256) -> None:
+    def __init__(self, redis: aioredis.Redis, *, wait_closed: CloseWaiter, buffer: int = 256,
+                 probe_every: float = 1.0, stall_after: float = 3.0) -> None:
+        self._probe_every = probe_every
+        self._stall_after = stall_after
         self._redis = redis
         self._wait_closed = wait_closed
         self._buffer = buffer
@@ -137,23 +140,38 @@ class UpdatesHub:
     # -- background work -----------------------------------------------------------------
 
     async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        heard = probed = loop.time()
         while True:
             if not self._pubsub.subscribed:
                 self._has_channels.clear()
                 await self._has_channels.wait()
+                heard = probed = loop.time()
                 continue
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                # A stalled Redis looks like a quiet one: while subscribed, ask it to answer
+                # (PING comes back on the subscription) and give up on it when it stays silent.
+                now = loop.time()
+                if now - heard > self._stall_after:
+                    raise RedisTimeoutError(f"no answer from Redis for {now - heard:.1f}s")
+                if now - max(heard, probed) > self._probe_every:
+                    await asyncio.wait_for(self._pubsub.ping(), self._stall_after)
+                    probed = now
+                message = await self._pubsub.get_message(timeout=min(1.0, self._probe_every))
+            except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
                 log.warning("updates subscription lost: %s", exc)
                 await self._reset("Redis is unavailable; reconnect shortly with Last-Event-ID.")
                 await asyncio.sleep(0.5)
+                heard = probed = loop.time()
                 continue
             if message is None:
                 continue
+            heard = loop.time()
+            if message["type"] == "pong":
+                continue
             name = message["channel"]
             name = name.decode() if isinstance(name, bytes) else name
-            if not name.startswith(CHANNEL_PREFIX):
+            if not isinstance(name, str) or not name.startswith(CHANNEL_PREFIX):
                 continue
             run_id = name[len(CHANNEL_PREFIX):-1]
             if message["type"] == "subscribe":

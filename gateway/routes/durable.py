@@ -47,7 +47,8 @@ async def create_workflow(request: Request) -> Response:
     require_known_type(svc, body.workflow_type, field="workflow_type", operation_id="createDurableWorkflow")
     started = await start_run(svc, who, StartRequest(body.workflow_type, body.input, api=API_NAME),
                               key=idempotency_key(request), request=body.model_dump(mode="json"))
-    workflow = await read.durable_workflow(svc, who, started.workflow_id)
+    workflow = await read.durable_after_write(svc, who, started.workflow_id, workflow_type=body.workflow_type,
+                                              input=body.input)
     return json_response(workflow, 201 if started.created else 200, {"Location": f"{BASE}/{started.workflow_id}"})
 
 
@@ -59,7 +60,7 @@ async def get_workflow(request: Request) -> Response:
 async def list_workflows(request: Request) -> Response:
     svc, who = services(request), principal(request, allow_api_key=True)
     return json_response(await lists.durable(
-        svc, who, api=API_NAME, status=request.query_params.get("status"),
+        svc, who, status=request.query_params.get("status"),
         workflow_type=request.query_params.get("workflow_type"),
         limit=int_param(request, "limit", 20, 1, 200), offset=int_param(request, "offset", 0, 0, 10_000)))
 
@@ -84,8 +85,9 @@ async def list_events(request: Request) -> Response:
 async def cancel_workflow(request: Request) -> Response:
     svc, who = services(request), principal(request, allow_api_key=True)
     workflow_id = uuid_param(request, "workflow_id")
-    await messages.stop(svc, who, workflow_id, None, terminate=False, reason=None, links=_links(workflow_id))
-    return json_response(await read.durable_workflow(svc, who, workflow_id), 202)
+    await messages.stop(svc, who, workflow_id, None, terminate=False, reason=None, links=_links(workflow_id),
+                        key=idempotency_key(request))
+    return json_response(await read.durable_after_write(svc, who, workflow_id), 202)
 
 
 _ID = Param("workflow_id", "path", {"type": "string", "format": "uuid"}, "Workflow ID", required=True)
@@ -121,5 +123,5 @@ ROUTES = [
         params=(_ID, *_page_params(100, 1000)), errors=(400, 401, 404, 503))),
     ApiRoute(BASE + "/{workflow_id}/cancel", cancel_workflow, method="POST", operation=Operation(
         "cancelDurableWorkflow", "Request cancellation of a durable workflow", _TAGS,
-        responses={202: DurableWorkflow}, params=(_ID,), errors=(400, 401, 404, 409, 503))),
+        responses={202: DurableWorkflow}, params=(_ID, IDEMPOTENCY_KEY), errors=(400, 401, 404, 409, 503))),
 ]

@@ -210,7 +210,7 @@ async def send_prefix(request: Request) -> Response:
 
 async def stream_trigger(request: Request) -> Response:
     svc = services(request)
-    who = principal(request, allow_api_key=True, allow_query_token=True)
+    who = principal(request, allow_api_key=True, allow_query_token=True, opens_stream=True)
     first = await events.by_key(svc, who, _key(request))
 
     async def frames() -> AsyncIterator[ServerSentEvent]:

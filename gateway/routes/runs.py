@@ -93,7 +93,7 @@ async def _stop(request: Request, *, terminate: bool) -> Response:
     workflow_id, run_id = run_ids(request)
     body = await read_optional_model(request, ActionBody)
     await messages.stop(svc, who, workflow_id, run_id, terminate=terminate, reason=body.reason,
-                        links=_links(workflow_id, run_id))
+                        links=_links(workflow_id, run_id), key=idempotency_key(request))
     return json_response(ActionDone(message=f"Workflow {run_id} {'terminated' if terminate else 'cancelled'}"))
 
 
@@ -162,11 +162,11 @@ ROUTES = [
                                            "Include the run's history.")))),
     ApiRoute(RUN + "/actions/cancel", cancel_run, method="POST", operation=Operation(
         "cancelRun", "Cancel a run (its cleanup code runs)", _TAGS, schemes=_BEARER, body=ActionBody,
-        body_required=False, responses={200: ActionDone}, params=(WORKFLOW_ID, RUN_ID),
+        body_required=False, responses={200: ActionDone}, params=(WORKFLOW_ID, RUN_ID, IDEMPOTENCY_KEY),
         errors=(400, 401, 404, 409, 413, 422, 503))),
     ApiRoute(RUN + "/actions/terminate", terminate_run, method="POST", operation=Operation(
         "terminateRun", "Terminate a run (no cleanup)", _TAGS, schemes=_BEARER, body=ActionBody,
-        body_required=False, responses={200: ActionDone}, params=(WORKFLOW_ID, RUN_ID),
+        body_required=False, responses={200: ActionDone}, params=(WORKFLOW_ID, RUN_ID, IDEMPOTENCY_KEY),
         errors=(400, 401, 404, 409, 413, 422, 503))),
     ApiRoute(RUN + "/signal/{signal_name}", signal_run, method="POST", operation=Operation(
         "signalRun", "Signal a run", _TAGS, schemes=_BEARER, body_required=False, responses={200: Signalled},

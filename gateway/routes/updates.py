@@ -13,7 +13,15 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.deps import principal, services
 from gateway.errors import BadRequest, PayloadTooLarge, WorkflowNotFound
-from gateway.routes._params import RUN, RUN_ID, RUNS_BASE, WORKFLOW_ID, run_ids
+from gateway.routes._params import (
+    IDEMPOTENCY_KEY,
+    RUN,
+    RUN_ID,
+    RUNS_BASE,
+    WORKFLOW_ID,
+    idempotency_key,
+    run_ids,
+)
 from gateway.routing import UUID, ApiRoute, Operation, Param, bool_param, read_json, validate
 from gateway.services import updates
 
@@ -82,19 +90,20 @@ async def post_update(request: Request) -> Response:
     data = await read_json(request, required=False)
     update = validate(PostUpdate, {} if data is None else data)
     await updates.publish(svc, who, run_id.lower(), type=update.type, message=update.message,
-                          details=update.details, workstream_id=update.workstream_id)
+                          details=update.details, workstream_id=update.workstream_id, key=idempotency_key(request))
     return JSONResponse({"success": True}, status_code=201)
 
 
 async def get_updates(request: Request) -> Response:
-    svc, who = services(request), principal(request, allow_query_token=True)
+    svc, who = services(request), principal(request, allow_query_token=True, allow_stream_token=True)
     workflow_id, run_id = run_ids(request)
     payload = await updates.since(svc, who, workflow_id, run_id, _since(request))
     return Response(payload, media_type="application/json")
 
 
 async def stream_updates(request: Request) -> Response:
-    svc, who = services(request), principal(request, allow_query_token=True)
+    svc, who = services(request), principal(request, allow_query_token=True, allow_stream_token=True,
+                                            opens_stream=True)
     workflow_id, run_id = run_ids(request)
     last_event_id, since = _last_event_id(request), _since(request)
     skip_history = bool_param(request, "skipHistory", False)
@@ -128,9 +137,9 @@ ROUTES = [
                 Param("access_token", "query", {"type": "string"}, "The JWT, for EventSource clients."),
                 Param("Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]{1,18}$"},
                       "Resume after this event id.")),
-        errors=(400, 401, 404, 503))),
+        errors=(400, 401, 404, 429, 503))),
     ApiRoute(RUNS_BASE + "/runs/{run_id}/updates", post_update, method="POST", operation=Operation(
         "postRunUpdate", "Publish a progress update", _TAGS, schemes=_BEARER, body=PostUpdate,
-        body_required=False, responses={201: Posted}, params=(RUN_ID,),
-        errors=(400, 401, 404, 413, 422, 503))),
+        body_required=False, responses={201: Posted}, params=(RUN_ID, IDEMPOTENCY_KEY),
+        errors=(400, 401, 404, 409, 413, 422, 503))),
 ]

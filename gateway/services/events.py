@@ -28,6 +28,7 @@ from gateway.errors import (
 )
 from gateway.services import access
 from gateway.services.idempotency import acting_once, fingerprint
+from signalway.times import ms_to_rfc3339, us_to_rfc3339_ms
 from signalway.triggers import Trigger, invalid_event_key, iso_us, now_us
 from workflows.event_wait import TRIGGER_SIGNAL, TriggerMessage
 
@@ -223,10 +224,10 @@ async def run_waits(svc: Services, who: Principal, workflow_id: str, run_id: str
     steps = [s for s in await svc.resume.of_run(run_id) if s.status == "waiting"]
     body: dict[str, Any] = {
         "workflow_id": workflow_id, "run_id": run_id, "status": desc.status.name if desc.status else None,
-        "triggers": [{"event_key": t.event_key, "id": t.id, "expires_at": iso_us(t.expires_us),
+        "triggers": [{"event_key": t.event_key, "id": t.id, "expires_at": us_to_rfc3339_ms(t.expires_us),
                       "send": f"/v1/events/{t.event_key}/send"} for t in triggers],
         "resume_urls": [{"step": s.step, "variables": s.variables,
-                         "deadline": iso_us(s.deadline_ms * 1000) if s.deadline_ms else None} for s in steps],
+                         "deadline": ms_to_rfc3339(s.deadline_ms)} for s in steps],
         "signals": [], "updates": [],
     }
     if desc.status == Status.RUNNING:

@@ -151,18 +151,27 @@ async def update(svc: Services, who: Principal, workflow_id: str, run_id: str, n
 
 
 async def stop(svc: Services, who: Principal, workflow_id: str, run_id: str | None, *, terminate: bool,
-               reason: str | None, links: Links) -> str:
-    """Cancel (its cleanup code runs) or terminate a run the caller may see; the run id."""
-    desc = await access.describe(svc, who, workflow_id, run_id)
-    if not is_open(desc.status):
-        raise links.closed(f"Workflow {workflow_id}" if run_id is None else f"Run {run_id} of workflow {workflow_id}")
+               reason: str | None, links: Links, key: str | None = None) -> str:
+    """Cancel (its cleanup code runs) or terminate a run the caller may see; the run id.
+
+    With an Idempotency-Key a retry answers as the first call did, even once the run closed.
+    """
     verb = "terminated" if terminate else "cancelled"
-    reason = reason or f"{verb} by {who.initiated_by}"
-    try:
-        if terminate:
-            await svc.temporal.terminate(workflow_id, desc.run_id, reason=reason)
-        else:
-            await svc.temporal.cancel(workflow_id, desc.run_id, reason=reason)
-    except WorkflowClosed:
-        raise links.closed(f"Workflow {workflow_id}") from None
-    return desc.run_id
+
+    async def act(_: str | None) -> str:
+        desc = await access.describe(svc, who, workflow_id, run_id)
+        if not is_open(desc.status):
+            raise links.closed(f"Workflow {workflow_id}" if run_id is None
+                               else f"Run {run_id} of workflow {workflow_id}")
+        why = reason or f"{verb} by {who.initiated_by}"
+        try:
+            if terminate:
+                await svc.temporal.terminate(workflow_id, desc.run_id, reason=why)
+            else:
+                await svc.temporal.cancel(workflow_id, desc.run_id, reason=why)
+        except WorkflowClosed:
+            raise links.closed(f"Workflow {workflow_id}") from None
+        return desc.run_id
+
+    return await acting_once(svc, project=who.project, scope=verb, key=key, action=act,
+                             request_fingerprint=lambda: fingerprint(workflow_id, run_id, reason))

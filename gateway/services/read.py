@@ -17,6 +17,7 @@ from gateway.adapters.redis import REDIS_FAILURES
 from gateway.adapters.temporal import CLOSE_STATUS, Listed, Status, pending_activities
 from gateway.auth import Principal
 from gateway.deps import Services
+from gateway.errors import BackendUnavailable
 from gateway.runs_schemas import PendingActivity, RunDetails, RunError, RunStatus
 from gateway.schemas import (
     DurableStatus,
@@ -28,6 +29,7 @@ from gateway.schemas import (
 from gateway.services import access
 from gateway.services.start import MEMO_INPUT
 from signalway import search_attributes as sa
+from signalway.times import ms_to_rfc3339
 
 DURABLE_STATUS: dict[Status, DurableStatus] = {
     Status.RUNNING: "running",
@@ -45,16 +47,20 @@ def attribute(item: Listed, key: Any) -> Any:
     return item.typed_search_attributes.get(key)
 
 
-async def durable_view(svc: Services, item: Listed, *, details: bool) -> DurableWorkflow:
-    """A run as the durable surface shows it; `details` adds the input, result and error."""
+async def durable_view(svc: Services, item: Listed) -> DurableWorkflow:
+    """A run as the durable surface shows it, alone or in a list alike: input, and for a
+    closed run its result or error.
+
+    The input comes from the memo when the start put it there (durable starts of small
+    inputs), else from the first history event; the outcome from the close event. So a
+    listed run costs at most two history reads, made only for what the memo cannot say.
+    """
     memo = await svc.temporal.memo(item)
     workflow = DurableWorkflow(
         id=item.id, workflow_type=item.workflow_type, status=DURABLE_STATUS.get(item.status or Status.RUNNING, "running"),
         input=memo.get(MEMO_INPUT), created_at=item.start_time, started_at=item.start_time,
         completed_at=item.close_time,
     )
-    if not details:
-        return workflow
     if MEMO_INPUT not in memo:
         workflow.input = await svc.temporal.input_of(item.id, item.run_id)
     if item.close_time is not None:
@@ -67,7 +73,19 @@ async def durable_view(svc: Services, item: Listed, *, details: bool) -> Durable
 
 
 async def durable_workflow(svc: Services, who: Principal, workflow_id: str) -> DurableWorkflow:
-    return await durable_view(svc, await access.describe(svc, who, workflow_id), details=True)
+    return await durable_view(svc, await access.describe(svc, who, workflow_id))
+
+
+async def durable_after_write(svc: Services, who: Principal, workflow_id: str, *, workflow_type: str | None = None,
+                              input: Any = None) -> DurableWorkflow:
+    """The view answered after a start or a cancel Temporal accepted: read back when it can
+    be, else what the request itself knows — never an error for something that happened."""
+    try:
+        return await durable_workflow(svc, who, workflow_id)
+    except BackendUnavailable:
+        now = datetime.now(tz=UTC)
+        return DurableWorkflow(id=workflow_id, workflow_type=workflow_type or "", status="running", input=input,
+                               created_at=now, started_at=now)
 
 
 async def durable_events(svc: Services, who: Principal, workflow_id: str, *, limit: int,
@@ -95,13 +113,15 @@ def _epoch(value: datetime | None) -> int | None:
 
 def timing(item: Listed) -> dict[str, Any]:
     """Status and times as the runs surface shows them, for a listed or described run."""
-    started, closed = item.start_time, item.close_time
+    started, closed = _epoch(item.start_time), _epoch(item.close_time)
     status: RunStatus = (item.status or Status.RUNNING).name  # type: ignore[assignment]  # the seed's names
     return {
         "status": status,
-        "started_at": _epoch(started),
-        "closed_at": _epoch(closed),
-        "execution_duration": int((closed - started).total_seconds()) if closed and started else None,
+        "started_at": started,
+        "closed_at": closed,
+        # From the shown epochs, so that duration == closed_at - started_at always (truncating the
+        # exact duration instead disagrees by a second for a run that crosses a second boundary).
+        "execution_duration": closed - started if closed is not None and started is not None else None,
     }
 
 
@@ -151,7 +171,7 @@ async def resume_audit(svc: Services, run_id: str) -> list[dict[str, Any]]:
     except REDIS_FAILURES:
         return []
     return [
-        {"step": s.step, "resumed_at": datetime.fromtimestamp(s.resumed_ms / 1000, tz=UTC).isoformat(),
+        {"step": s.step, "resumed_at": ms_to_rfc3339(s.resumed_ms),
          "client_ip": s.client_ip, "user_agent": s.user_agent}
         for s in steps if s.resumed_ms is not None
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,15 +19,27 @@ from gateway.adapters.updates_hub import Interrupted, Live, RunClosed, Subscribe
 from gateway.auth import Principal
 from gateway.deps import Services
 from gateway.services import access
+from gateway.services.idempotency import acting_once, fingerprint
+
+log = logging.getLogger("signalway.gateway")
 
 # A frame of the stream: the hub's pre-encoded SSE bytes, or a final message to encode.
 Frame = bytes | dict[str, Any]
 
 
 async def publish(svc: Services, who: Principal, run_id: str, *, type: str, message: str | None, details: Any,
-                  workstream_id: str | None) -> None:
+                  workstream_id: str | None, key: str | None) -> None:
+    """Publish a progress message to a run the caller may see; with an Idempotency-Key, once."""
     await access.locate(svc, who, run_id)
-    await svc.updates.publish(run_id, type=type, message=message, details=details, workstream_id=workstream_id)
+
+    async def store(derived: str | None) -> int:
+        # The derived id is also the store's publish key: a retry whose first attempt did
+        # store (its answer lost to a timeout) stores nothing more.
+        return await svc.updates.publish(run_id, type=type, message=message, details=details,
+                                         workstream_id=workstream_id, key=derived and f"request:{derived}")
+
+    await acting_once(svc, project=who.project, scope=f"post-update:{run_id}", key=key, action=store,
+                      request_fingerprint=lambda: fingerprint(run_id, type, message, details, workstream_id))
 
 
 async def since(svc: Services, who: Principal, workflow_id: str, run_id: str, since_ms: int) -> bytes:
@@ -62,6 +75,7 @@ async def stream(svc: Services, workflow_id: str, run_id: str, *, last_event_id:
             finally:
                 watcher.cancel()
     except Exception as exc:  # Redis went away under the stream: end it cleanly
+        log.warning("stream of run %s interrupted: %r", run_id, exc, exc_info=True)
         yield final(run_id, "STREAM_INTERRUPTED", "The stream was interrupted; reconnect with Last-Event-ID.",
                     reason=type(exc).__name__)
 

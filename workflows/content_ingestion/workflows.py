@@ -31,7 +31,8 @@ class StandardContentIngestion:
             ),
             result_type=ProcessDocumentResult,
             start_to_close_timeout=timedelta(seconds=60 + input.parts * (input.part_delay_secs + 1)),
-            heartbeat_timeout=timedelta(seconds=30 + input.part_delay_secs * 2),
+            # Short: a worker that died mid-document is noticed, and the part retried, in seconds.
+            heartbeat_timeout=timedelta(seconds=5 + input.part_delay_secs * 2),
             retry_policy=RetryPolicy(maximum_attempts=5),
         )
         return IngestionResult(success=True)
