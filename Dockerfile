@@ -6,6 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# One JSON object per log line, for a log collector (`text` is for a person at a terminal).
+ENV SIGNALWAY_LOG_FORMAT=json
+
 RUN groupadd --system --gid 10001 signalway \
     && useradd --system --uid 10001 --gid signalway --home-dir /app --no-create-home signalway
 

@@ -8,10 +8,12 @@ from datetime import timedelta
 import httpx
 import redis.asyncio as aioredis
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from signalway.webhook_targets import parse_networks
 from worker.activities import Activities
+from worker.metrics import WorkerMetrics
 from worker.resume import ResumeActivities
 from worker.settings import WorkerSettings
 from worker.triggers import TriggerActivities
@@ -27,6 +29,14 @@ class WorkerDeps:
 def build_worker(
     client: Client, deps: WorkerDeps, settings: WorkerSettings, *, task_queue: str | None = None
 ) -> Worker:
+    """The worker on `client`, whose interceptors apply to it too: with tracing on, the Temporal
+    SDK's `TracingInterceptor` (added by `signalway.temporal.connect`) makes the workflow and
+    activity spans. It issues no command and makes no span while replaying (spans are made
+    outside the sandbox, through an extern function), so a history replays the same with or
+    without it: tests/e2e/test_observability.py replays a traced run to prove it."""
+    # The client's runtime meter: it exports to the worker's Prometheus endpoint when one is
+    # configured (signalway.temporal.metrics_runtime), and is the SDK's no-op meter otherwise.
+    metrics = WorkerMetrics((client.service_client.config.runtime or Runtime.default()).metric_meter)
     activities = Activities(
         deps.redis,
         max_per_run=settings.updates_max_per_run,
@@ -37,9 +47,9 @@ def build_worker(
         deps.redis, deps.http, resume_secret=secret,
         webhook_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         public_url=settings.public_url,
-        allowed_networks=parse_networks(settings.webhook_allowed_networks),
+        allowed_networks=parse_networks(settings.webhook_allowed_networks), metrics=metrics,
     )
-    triggers = TriggerActivities(deps.redis)
+    triggers = TriggerActivities(deps.redis, metrics)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,

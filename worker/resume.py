@@ -14,9 +14,11 @@ from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from signalway import tracing
 from signalway.resume import ResumeStore, resume_url, token_for
 from signalway.times import rfc3339_ms
 from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
+from worker.metrics import WorkerMetrics
 from workflows.webhook_wait import (
     DELIVER_WEBHOOK_ACTIVITY,
     EXTEND_RESUME_STEP_ACTIVITY,
@@ -27,6 +29,11 @@ from workflows.webhook_wait import (
     ResumeStepOpened,
 )
 
+# The outcome label of `signalway_webhook_deliveries_total` for each failure type raised below.
+# (A redirect is `rejected`: it is an answer, and it is not followed.)
+_OUTCOMES = {"NotConfigured": "not_configured", "WebhookTargetNotAllowed": "refused",
+             "WebhookRejected": "rejected", "WebhookUnreachable": "unreachable"}
+
 
 def _not_configured(name: str) -> ApplicationError:
     return ApplicationError(f"{name} is not set on the worker; webhook-and-wait steps need it",
@@ -36,8 +43,9 @@ def _not_configured(name: str) -> ApplicationError:
 class ResumeActivities:
     def __init__(self, redis: aioredis.Redis, http: httpx.AsyncClient, *, resume_secret: bytes | None,
                  webhook_secret: str | None, public_url: str,
-                 allowed_networks: Sequence[IPNetwork] = ()) -> None:
+                 allowed_networks: Sequence[IPNetwork] = (), metrics: WorkerMetrics | None = None) -> None:
         self._store = ResumeStore(redis)
+        self._metrics = metrics
         self._http = http
         self._allowed = tuple(allowed_networks)
         self._secret = resume_secret
@@ -66,6 +74,20 @@ class ResumeActivities:
 
     @activity.defn(name=DELIVER_WEBHOOK_ACTIVITY)
     async def deliver(self, input: DeliverWebhookInput) -> None:
+        outcome = "delivered"
+        try:
+            await self._deliver(input)
+        except ApplicationError as exc:
+            outcome = _OUTCOMES.get(exc.type or "", "error")
+            raise
+        except BaseException:  # a bug, or the attempt cancelled (worker shutdown, timeout)
+            outcome = "error"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.webhook(outcome, activity.info().attempt)
+
+    async def _deliver(self, input: DeliverWebhookInput) -> None:
         if self._secret is None:
             raise _not_configured("SIGNALWAY_RESUME_SECRET")
         if self._webhook is None:
@@ -89,6 +111,9 @@ class ResumeActivities:
             "webhook-signature": self._webhook.sign(message_id, now, body),
             "user-agent": "Signalway-Webhooks/1",
         }
+        # With tracing on, the delivery activity's span: a receiver that propagates it (into its
+        # call of the resume URL, say) continues this run's trace.
+        tracing.inject(headers)
         # Checked at every attempt, against the address actually connected to: DNS may have
         # changed since the run started, and the gateway's check at start is not the last word.
         try:

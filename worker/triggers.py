@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from temporalio import activity
 
 from signalway.triggers import TriggerStore, invalid_event_key
+from worker.metrics import WorkerMetrics
 from workflows.event_wait import (
     REGISTER_TRIGGER_ACTIVITY,
     SETTLE_TRIGGER_ACTIVITY,
@@ -24,8 +25,9 @@ def _us(value: datetime) -> int:
 
 
 class TriggerActivities:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, metrics: WorkerMetrics | None = None) -> None:
         self._store = TriggerStore(redis)
+        self._metrics = metrics
 
     @activity.defn(name=REGISTER_TRIGGER_ACTIVITY)
     async def register(self, input: RegisterTriggerInput) -> TriggerRegistered:
@@ -40,10 +42,16 @@ class TriggerActivities:
             request_payload=input.request_payload, timeout_secs=input.timeout_secs,
             requested_us=_us(input.requested_at), expires_us=_us(input.expires_at),
         )
+        if registered.created and self._metrics is not None:
+            # A re-registration (the step renews it) is not a transition; an early event
+            # consumed at once is the trigger's receipt.
+            self._metrics.trigger(registered.status)
         return TriggerRegistered(status=registered.status, payload=registered.payload)
 
     @activity.defn(name=SETTLE_TRIGGER_ACTIVITY)
     async def settle(self, input: SettleTriggerInput) -> None:
         payload = json.dumps(input.payload) if input.status == "received" else ""
-        await self._store.settle(input.project, input.trigger_id, input.status, error=input.error or "",
-                                 payload=payload)
+        outcome = await self._store.settle(input.project, input.trigger_id, input.status, error=input.error or "",
+                                           payload=payload)
+        if outcome == "ok" and self._metrics is not None:
+            self._metrics.trigger(input.status)

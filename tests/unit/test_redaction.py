@@ -1,4 +1,4 @@
-"""gateway.redaction: what is hidden in log text, and the filter that applies it to records."""
+"""signalway.redaction: what is hidden in log text, and the filter that applies it to records."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from starlette.requests import Request
 
 from gateway.errors import BackendUnavailable, problem_handler
-from gateway.redaction import REDACTED, RedactingFilter, redact
+from signalway.redaction import REDACTED, RedactingFilter, redact
 
 TOKEN = secrets.token_urlsafe(32)  # 43 characters, like a resume token
 RESUME = f"/public/send-user-signal/{TOKEN}"
