@@ -61,21 +61,43 @@ class Stack:
         return {"Authorization": f"Bearer {self.token}"}
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user + system, all threads) each local process has used so far."""
+        """CPU time (user + system, all threads) each local process has used so far, its live
+        child processes included (the processes of `signalway gateway --workers N`)."""
         out: dict[str, float] = {}
         for process in self.processes:
-            try:
-                fields = Path(f"/proc/{process.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            out[process.name] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+            total = 0.0
+            for pid in process_tree(process.popen.pid):
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+            out[process.name] = total
         return out
+
+    def pids(self, name: str) -> list[int]:
+        """The pids of one local process and its children (the gateway's worker processes)."""
+        return [pid for process in self.processes if process.name == name for pid in process_tree(process.popen.pid)]
 
     def check_alive(self) -> None:
         """Raise if a process of a local stack died (e.g. during a load run)."""
         for process in self.processes:
             if not process.running():
                 raise StackError(f"{process.name} exited ({process.popen.returncode}):\n{process.tail(30)}")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc), parents first."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop(0)
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
 
 
 def wait_ready(url: str, processes: list[ManagedProcess], timeout: float = 90) -> None:
@@ -97,10 +119,11 @@ def wait_ready(url: str, processes: list[ManagedProcess], timeout: float = 90) -
 
 
 @contextmanager
-def local_stack(*, keep: bool = False, log: bool = True) -> Iterator[Stack]:
+def local_stack(*, keep: bool = False, log: bool = True, gateway_workers: int = 1) -> Iterator[Stack]:
     """Temporal + Redis + worker + gateway on free ports; all stopped on exit.
 
-    `keep` leaves the temp dir (logs, SQLite file) behind for a look afterwards.
+    `keep` leaves the temp dir (logs, SQLite file) behind for a look afterwards;
+    `gateway_workers` runs `signalway gateway --workers N` (N processes on one port).
     """
     data_dir = Path(tempfile.mkdtemp(prefix="signalway-bench-"))
     processes: list[ManagedProcess] = []
@@ -116,6 +139,9 @@ def local_stack(*, keep: bool = False, log: bool = True) -> Iterator[Stack]:
         "SIGNALWAY_PORT": str(gateway_port),
         "SIGNALWAY_ACCESS_LOG": "false",
         "SIGNALWAY_LOG_LEVEL": "WARNING",
+        # One bench token opens thousands of streams (updates.py): no per-caller stream cap.
+        "SIGNALWAY_MAX_STREAMS_PER_PRINCIPAL": "100000",
+        "SIGNALWAY_GATEWAY_WORKERS": str(gateway_workers),
     }
     started = time.monotonic()
     try:
@@ -163,6 +189,9 @@ def add_stack_args(parser: argparse.ArgumentParser) -> None:
                        help="with --url: Temporal's HTTP API base URL (start-dev --http-port)")
     group.add_argument("--namespace", default="default", help="with --url: Temporal namespace")
     group.add_argument("--keep", action="store_true", help="keep the local stack's temp dir (logs)")
+    group.add_argument("--gateway-workers", type=int, default=1,
+                       help="gateway processes of the local stack (`signalway gateway --workers N`)")
+    group.add_argument("--json", metavar="PATH", default=None, help="also write the figures to PATH as JSON")
 
 
 @contextmanager
@@ -177,7 +206,7 @@ def stack_from_args(args: argparse.Namespace) -> Iterator[Stack]:
                     namespace=args.namespace)
         return
     with ExitStack() as stack:
-        yield stack.enter_context(local_stack(keep=args.keep))
+        yield stack.enter_context(local_stack(keep=args.keep, gateway_workers=args.gateway_workers))
 
 
 async def create_durable(stack: Stack, workflow_type: str, inputs: list[dict[str, object]], *,
@@ -211,3 +240,9 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 class BenchError(RuntimeError):
     pass
+
+
+def write_json(path: str | None, figures: dict[str, object]) -> None:
+    """`--json PATH`: the run's figures as one JSON document (nothing without a path)."""
+    if path:
+        Path(path).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from _stack import Stack, add_stack_args, create_durable, stack_from_args
+from _stack import Stack, add_stack_args, create_durable, stack_from_args, write_json
 from _wrk import LoadResult, WrkMissing, run_wrk, temp_dir, write_script, wrk_binary
 from rich.console import Console
 from rich.table import Table
@@ -123,6 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("CPU: gateway % is of one core over the phase; ms/req is CPU time per request "
                       "(all on the same machine as wrk).")
     errors = sum(r.errors for _, r in results)
+    write_json(args.json, {
+        "valid": errors == 0,
+        "phases": {phase.name: {"rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "vs_healthz": r.rps / baseline,
+                                "errors": r.errors,
+                                "gateway_cpu_ms_per_req": 1000 * r.cpu.get("gateway", 0) / max(1, r.requests)}
+                   for phase, r in results},
+    })
     console.print(
         f"Errors (unexpected status, socket errors, timeouts): {errors} — "
         + ("[green]valid run[/]" if errors == 0 else "[red]INVALID run: see the errors above[/]")

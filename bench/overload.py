@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._stack import local_stack, percentile  # noqa: E402
+from bench._stack import local_stack, percentile, write_json  # noqa: E402
 
 NO_ADMISSION = {"SIGNALWAY_MAX_IN_FLIGHT": "100000", "SIGNALWAY_MAX_QUEUED": "100000",
                 "SIGNALWAY_MAX_IN_FLIGHT_PER_PRINCIPAL": "100000", "SIGNALWAY_REQUEST_TIMEOUT": "60",
@@ -87,7 +87,7 @@ def _gateway_latency(url: str) -> dict[str, float]:
     return found
 
 
-def flood(label: str, args: argparse.Namespace, env: dict[str, str]) -> None:
+def flood(label: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, object]:
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
@@ -117,12 +117,20 @@ def flood(label: str, args: argparse.Namespace, env: dict[str, str]) -> None:
             recorded = asyncio.run(_recorded(stack.temporal_address or "", [w for w, _ in runs]))
             accepted = [message for message, status, _ in results if 200 <= status < 300]
             lost = [m for m in accepted if recorded[m] != 1]
+            figures: dict[str, object] = {
+                "signals": len(results), "seconds": wall, "p50_ms": percentile(latencies, 50) * 1000,
+                "p99_ms": percentile(latencies, 99) * 1000, "max_ms": latencies[-1] * 1000,
+                "statuses": {str(k): v for k, v in sorted(statuses.items())},
+                "accepted": len(accepted), "accepted_recorded_once": len(accepted) - len(lost),
+                "gateway_answers_within_s": {le: server.get(le, 0) for le in ("0.25", "1.0", "2.5", "+Inf")},
+            }
             print(f"{label:>22}: {len(results)} signals in {wall:.1f}s, p50 {percentile(latencies, 50) * 1000:.0f} ms, "
                   f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms, "
                   f"statuses {dict(sorted(statuses.items()))}; 2xx recorded exactly once: "
                   f"{len(accepted) - len(lost)}/{len(accepted)}; gateway-side answers within 0.25/1/2.5 s: "
                   f"{server.get('0.25', 0):.0f}/{server.get('1.0', 0):.0f}/{server.get('2.5', 0):.0f} "
                   f"of {server.get('+Inf', 0):.0f}")
+            return figures
     finally:
         for name, value in saved.items():
             if value is None:
@@ -131,19 +139,31 @@ def flood(label: str, args: argparse.Namespace, env: dict[str, str]) -> None:
                 os.environ[name] = value
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signals", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--clients", type=int, default=4, help="client processes sharing the concurrency")
     parser.add_argument("--env", action="append", default=[], help="also run with NAME=VALUE set (repeatable)")
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write the figures to PATH as JSON")
     args = parser.parse_args()
-    flood("no admission control", args, NO_ADMISSION)
-    flood("defaults", args, {})
+    runs = {"no admission control": flood("no admission control", args, NO_ADMISSION),
+            "defaults": flood("defaults", args, {})}
     for extra in args.env:
         name, _, value = extra.partition("=")
-        flood(extra, args, {name: value})
+        runs[extra] = flood(extra, args, {name: value})
+    # Invalid: a 2xx signal missing from the history or recorded twice, or (with admission
+    # control on) an answer other than 2xx / 429 / 503.
+    valid = all(f["accepted"] == f["accepted_recorded_once"] for f in runs.values())
+    for label, figures in runs.items():
+        if label != "no admission control":
+            statuses = figures["statuses"]
+            assert isinstance(statuses, dict)
+            valid &= all(code.startswith("2") or code in ("429", "503") for code in statuses)
+    print("valid run" if valid else "INVALID run: a 2xx signal not recorded exactly once, or an unexpected status")
+    write_json(args.json, {"valid": valid, "runs": runs})
+    return 0 if valid else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

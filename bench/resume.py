@@ -41,7 +41,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
-from _stack import BenchError, Stack, add_stack_args, free_port, percentile, stack_from_args
+from _stack import (
+    BenchError,
+    Stack,
+    add_stack_args,
+    free_port,
+    percentile,
+    stack_from_args,
+    write_json,
+)
 from rich.console import Console
 from rich.table import Table
 from standardwebhooks import Webhook
@@ -464,6 +472,8 @@ def local_settings() -> str:
         "SIGNALWAY_WEBHOOK_SECRET": webhook_secret,
         "SIGNALWAY_WEBHOOK_TIMEOUT_SECONDS": "5",
         "SIGNALWAY_RESUME_RATE_LIMIT_PER_MINUTE": "1000000",
+        # The webhook receiver listens on 127.0.0.1, which webhooks may not reach by default.
+        "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
     })
     return webhook_secret
 
@@ -480,6 +490,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]{exc}[/]")
         return 1
     valid = report(args, out)
+    serial_recorded = [r.recorded_ms for r in out.serial if r.recorded_ms is not None]
+    write_json(args.json, {
+        "valid": valid,
+        "answer_p50_ms": percentile([r.http_ms for r in out.serial], 50),
+        "answer_p99_ms": percentile([r.http_ms for r in out.serial], 99),
+        "recorded_p50_ms": percentile(serial_recorded, 50) if serial_recorded else None,
+        "recorded_p99_ms": percentile(serial_recorded, 99) if serial_recorded else None,
+        f"c{args.concurrency}_per_s": len(out.parallel) / out.parallel_seconds if out.parallel_seconds > 0 else None,
+        f"c{args.concurrency}_answer_p50_ms": percentile([r.http_ms for r in out.parallel], 50),
+        f"c{args.concurrency}_answer_p99_ms": percentile([r.http_ms for r in out.parallel], 99),
+        "healthz_p50_ms": percentile(out.healthz_ms, 50),
+    })
     console.print(("[green]valid run[/]" if valid else "[red]INVALID run: see above[/]")
                   + f"; total time {time.monotonic() - began:.0f}s")
     return 0 if valid else 1

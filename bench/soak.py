@@ -53,7 +53,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
-from _stack import BenchError, Stack, add_stack_args, free_port, percentile, stack_from_args
+from _stack import (
+    BenchError,
+    Stack,
+    add_stack_args,
+    free_port,
+    percentile,
+    stack_from_args,
+    write_json,
+)
 from rich.console import Console
 from rich.table import Table
 from starlette.applications import Starlette
@@ -681,6 +689,28 @@ def report(args: argparse.Namespace, out: Outcome) -> bool:
     return errors == 0 and not out.audit and rss_ok and client_ok
 
 
+def figures(out: Outcome, valid: bool) -> dict[str, object]:
+    """What `--json PATH` writes: the printed figures."""
+    ops: dict[str, object] = {
+        op: {"ok": len(stats.latencies_ms), "per_s": len(stats.latencies_ms) / out.seconds,
+             "p50_ms": percentile(stats.latencies_ms, 50), "p99_ms": percentile(stats.latencies_ms, 99),
+             "errors": dict(stats.errors)}
+        for op, stats in out.recorder.ops.items()
+    }
+    rss: dict[str, object] = {}
+    if out.rss:
+        rss = {"start_mb": out.rss[0][1], "middle_mb": out.rss[len(out.rss) // 2][1], "end_mb": out.rss[-1][1],
+               "max_mb": max(mb for _, mb in out.rss), "slope_mb_per_min": slope_mb_per_min(out.rss),
+               "second_half_slope_mb_per_min": slope_mb_per_min(out.rss[len(out.rss) // 2:])}
+    return {
+        "valid": valid, "seconds": out.seconds, "operations": ops,
+        "sse": {"frames": out.frames, "live_p50_ms": percentile(out.live_ms, 50),
+                "live_p99_ms": percentile(out.live_ms, 99)},
+        "rss": rss, "audit_problems": len(out.audit), "audited": dict(out.audited),
+        "load_generator_cpu": out.client_cpu, "calls_skipped": out.skipped,
+    }
+
+
 def local_settings() -> None:
     """Env for the throwaway stack's worker and gateway (inherited from this process)."""
     os.environ.update({
@@ -706,6 +736,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]{exc}[/]")
         return 1
     valid = report(args, out)
+    write_json(args.json, figures(out, valid))
     console.print(("[green]valid run[/]" if valid else "[red]INVALID run: see above[/]")
                   + f"; total time {time.monotonic() - began:.0f}s")
     return 0 if valid else 1

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from _stack import BenchError, Stack, add_stack_args, percentile, stack_from_args
+from _stack import BenchError, Stack, add_stack_args, percentile, stack_from_args, write_json
 from rich.console import Console
 from rich.table import Table
 from temporalio.api.common.v1 import WorkflowExecution
@@ -424,6 +424,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]{exc}[/]")
         return 1
     valid = report(args, runs, single, breakdown, prefix, direct)
+    plain = next((ref for ref in direct if ref.label == "signal only"), None)
+    with_receipt = next((ref for ref in direct if ref.label != "signal only"), None)
+    write_json(args.json, {
+        "valid": valid,
+        "send_p50_ms": percentile(single.latencies_ms, 50), "send_p99_ms": percentile(single.latencies_ms, 99),
+        "healthz_p50_ms": percentile(single.healthz_ms, 50),
+        "prefix_triggers": prefix.resolved, "prefix_seconds": prefix.seconds, "prefix_per_s": prefix.rate,
+        "sdk_prefix_per_s": plain.rate if plain else None,
+        "sdk_prefix_with_receipt_per_s": with_receipt.rate if with_receipt else None,
+    })
     console.print(("[green]valid run[/]" if valid else "[red]INVALID run: see above[/]")
                   + f"; total time {time.monotonic() - began:.0f}s")
     return 0 if valid else 1

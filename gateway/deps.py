@@ -10,9 +10,11 @@ from gateway.adapters.redis import RedisService
 from gateway.adapters.temporal import TemporalService
 from gateway.adapters.updates_hub import UpdatesHub
 from gateway.auth import Authenticator, Principal
-from gateway.middleware import Metrics
+from gateway.middleware import PROJECT, Metrics
 from gateway.settings import GatewaySettings
+from gateway.sse import EventStreams
 from gateway.streams import StreamLimiter
+from gateway.telemetry import GatewayTelemetry
 from signalway.resume import ResumeStore
 from signalway.triggers import TriggerStore
 from signalway.updates import UpdateStore
@@ -25,11 +27,13 @@ class Services:
     redis: RedisService
     auth: Authenticator
     metrics: Metrics
+    telemetry: GatewayTelemetry
     hub: UpdatesHub
     updates: UpdateStore
     resume: ResumeStore
     triggers: TriggerStore
     streams: StreamLimiter
+    event_streams: EventStreams
 
 
 def services(request: Request) -> Services:
@@ -49,6 +53,7 @@ def principal(request: Request, *, allow_api_key: bool = False, allow_query_toke
         authorization = f"Bearer {token}" if token else None
     svc = services(request)
     who = svc.auth.authenticate(authorization, allow_api_key=allow_api_key, allow_stream_token=allow_stream_token)
+    request.scope[PROJECT] = who.project  # for the request's log lines
     if opens_stream:
         svc.streams.hold(who.project, who.user, request.scope)
     return who

@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
-from gateway.redaction import redact
+from signalway.redaction import redact
 
 log = logging.getLogger("signalway.gateway")
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
+import functools
 import hashlib
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
@@ -25,17 +25,46 @@ from gateway.errors import (
     RequestHeaderFieldsTooLarge,
     render,
 )
-from gateway.redaction import redact
+from gateway.telemetry import GatewayTelemetry, HttpSpans
+from signalway.redaction import redact
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+# The scope of the request being handled: the log filter reads its ids, route and run from it.
+request_scope_var: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("request_scope", default=None)
 log = logging.getLogger("signalway.access")
 
+REQUEST_ID = "signalway.request_id"
+TRACE_ID = "signalway.trace_id"
+PROJECT = "signalway.project"  # set by `deps.principal` once the caller is known
+# Probes and scrapes, every few seconds from every orchestrator: a trace each would bury the
+# requests worth following.
+_UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
+# Path parameters that name a run; no other is logged (a resume URL's token is a path parameter).
+_RUN_PARAMS = ("workflow_id", "run_id")
 
-class RequestIdFilter(logging.Filter):
-    """Adds `request_id` to every log record, so logs of one request can be joined."""
+
+class RequestContextFilter(logging.Filter):
+    """Adds the request's id, trace id, project, route and run ids to every record logged while
+    it is handled, so the lines of one request (and its trace) can be joined."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        scope = request_scope_var.get()
+        if scope is None:
+            return True
+        record.request_id = scope.get(REQUEST_ID, "-")
+        if TRACE_ID in scope:
+            record.trace_id = scope[TRACE_ID]
+        if PROJECT in scope:
+            record.project = scope[PROJECT]
+        route = scope.get("route")
+        if route is not None and not hasattr(record, "route"):
+            record.route = getattr(route, "path_format", None)
+        params = scope.get("path_params") or {}
+        for name in _RUN_PARAMS:
+            if name in params:
+                setattr(record, name, params[name])
         return True
 
 
@@ -79,28 +108,49 @@ class Metrics:
 
 
 class RequestContextMiddleware:
-    """Request id (X-Request-ID in and out), metrics per route template, access log."""
+    """Request id (X-Request-ID in and out), metrics per route template, access log, and with
+    tracing on the request's SERVER span (its trace id in X-Trace-ID and in the request's logs)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = False) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = False,
+                 telemetry: GatewayTelemetry | None = None, tracer: Tracer | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        # Requests whose response has not started: an int kept here, read by the gauge at scrape time.
+        self.in_flight = 0
+        if telemetry is not None:
+            telemetry.in_flight.set_function(lambda: self.in_flight)
+        self.spans = HttpSpans(tracer) if tracer is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id", "")
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
         request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        scope[REQUEST_ID] = request_id
+        token = request_scope_var.set(scope)
         started = time.perf_counter()
         status = 500
+        responding = False
+        self.in_flight += 1
+        span = span_token = trace_id = None
+        if self.spans is not None and scope["path"] not in _UNTRACED:
+            span, span_token, trace_id = self.spans.start(scope, headers, request_id)
+            if trace_id is not None:
+                scope[TRACE_ID] = trace_id
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responding
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+                responding = True
+                self.in_flight -= 1
+                response_headers = MutableHeaders(scope=message)
+                response_headers.append("X-Request-ID", request_id)
+                if trace_id is not None:
+                    response_headers.append("X-Trace-ID", trace_id)
                 route = _route_template(scope)
                 self.metrics.observe(scope["method"], route, time.perf_counter() - started)
             await send(message)
@@ -108,14 +158,20 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            if not responding:
+                self.in_flight -= 1
             route = _route_template(scope)
             self.metrics.count(scope["method"], route, str(status))
             if self.access_log:
+                elapsed_ms = (time.perf_counter() - started) * 1000
                 # Redacted here too, not only by the handler's filter: a resume URL is a
                 # capability, and this line exists for every one of its calls.
-                log.info("%s %s %d %.1fms", scope["method"], redact(scope["path"]), status,
-                         (time.perf_counter() - started) * 1000)
-            request_id_var.reset(token)
+                log.info("%s %s %d %.1fms", scope["method"], redact(scope["path"]), status, elapsed_ms,
+                         extra={"method": scope["method"], "route": route, "status": status,
+                                "duration_ms": round(elapsed_ms, 1)})
+            if span is not None and span_token is not None and self.spans is not None:
+                self.spans.end(span, span_token, scope["method"], route, status)
+            request_scope_var.reset(token)
 
 
 def _route_template(scope: Scope) -> str:
@@ -192,6 +248,10 @@ class AdmissionMiddleware:
     No request waits longer than `request_timeout` for its response to start: past it, a
     read answers 503 and a write 504 `outcome_unknown`, since a call to Temporal or Redis may
     already have acted (a retry with the same Idempotency-Key is safe and tells).
+
+    The deadline is one timer per request that cancels the request's own task if the
+    response has not started by then (what `asyncio.timeout` does), not a second task and a
+    waiter per request: those cost more loop work than the rest of a cached signal's path.
     """
 
     def __init__(self, app: ASGIApp, *, max_in_flight: int, max_queued: int, queue_timeout: float,
@@ -203,7 +263,7 @@ class AdmissionMiddleware:
         self._queue_timeout = queue_timeout
         self._per_principal = per_principal
         self._request_timeout = request_timeout
-        self._exempt = exempt
+        self._exempt = frozenset(exempt)
         self._waiting = 0
         self._held: dict[str, int] = {}
         self._metrics = metrics
@@ -213,7 +273,8 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         who = _credential(scope)
-        if self._held.get(who, 0) >= self._per_principal:
+        held = self._held
+        if held.get(who, 0) >= self._per_principal:
             self._metrics.shed("rate_limited")
             problem = RateLimited(f"At most {self._per_principal} requests of one caller are worked on at once; "
                                   "retry shortly.", retry_after_seconds=1)
@@ -224,46 +285,54 @@ class AdmissionMiddleware:
             await render(Overloaded("This gateway is at its bound of requests in flight; retry shortly.",
                                     retry_after_seconds=1), scope["path"])(scope, receive, send)
             return
-        self._held[who] = self._held.get(who, 0) + 1
-        released = False
+        held[who] = held.get(who, 0) + 1
+        released = started = timed_out = False
 
         def release() -> None:
             nonlocal released
             if not released:
                 released = True
                 self._slots.release()
-                left = self._held[who] - 1
+                left = held[who] - 1
                 if left:
-                    self._held[who] = left
+                    held[who] = left
                 else:
-                    del self._held[who]
+                    del held[who]
 
-        started = asyncio.Event()
+        task = asyncio.current_task()
+        assert task is not None  # an ASGI server runs each request in a task
+
+        def expire() -> None:
+            nonlocal timed_out
+            if not started:
+                timed_out = True
+                task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self._request_timeout, expire)
 
         async def send_started(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started.set()
+            nonlocal started
+            if not started and message["type"] == "http.response.start":
+                started = True
+                timer.cancel()  # no deadline on the body: a stream may run for hours
                 release()  # the backend work behind the answer is done; a stream keeps no slot
             await send(message)
 
-        task = asyncio.ensure_future(self.app(scope, receive, send_started))
-        waiter = asyncio.ensure_future(started.wait())
         try:
-            done, _ = await asyncio.wait({task, waiter}, timeout=self._request_timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if not done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                if not started.is_set():
-                    self._metrics.shed("timed_out")
-                    await render(self._timed_out(scope["method"]), scope["path"])(scope, receive, send)
-                return
-            await task  # the response started (or the handler finished): no deadline on the body
+            try:
+                await self.app(scope, receive, send_started)
+            except asyncio.CancelledError:
+                # Ours only when our timer fired and nobody else cancelled the task as well.
+                if not timed_out or task.uncancel() > 0:
+                    raise
+            else:
+                if timed_out:
+                    task.uncancel()  # the handler swallowed our cancellation; the count must not leak
+            if timed_out and not started:
+                self._metrics.shed("timed_out")
+                await render(self._timed_out(scope["method"]), scope["path"])(scope, receive, send)
         finally:
-            if not task.done():
-                task.cancel()
+            timer.cancel()
             release()
 
     async def _admit(self) -> bool:
@@ -289,13 +358,23 @@ class AdmissionMiddleware:
                               "Retry with the same Idempotency-Key to act at most once and learn the outcome.")
 
 
+@functools.lru_cache(maxsize=4096)
+def _digest(credential: bytes) -> str:
+    # Cached: a client sends the same credential on every request, and a cached digest is a
+    # dict lookup; the cache holds digests of at most 4,096 recent credentials.
+    return hashlib.blake2b(credential, digest_size=12).hexdigest()
+
+
 def _credential(scope: Scope) -> str:
     """Whose request this is, for the per-caller bound: a digest of its credential, else its address."""
-    headers = Headers(scope=scope)
-    credential = headers.get("authorization")
+    credential = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            credential = value
+            break
     if credential is None and b"access_token=" in scope.get("query_string", b""):
-        credential = scope["query_string"].decode(errors="replace")
+        credential = scope["query_string"]
     if credential:
-        return hashlib.blake2b(credential.encode(errors="replace"), digest_size=12).hexdigest()
+        return _digest(credential)
     client = scope.get("client")
     return f"addr:{client[0]}" if client else "addr:unknown"

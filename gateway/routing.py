@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, NoReturn, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.routing import Route
@@ -61,6 +62,8 @@ _BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 # `\uD800`-`\uDFFF` escapes: the only way a lone surrogate gets into a parsed str (raw UTF-8
 # cannot encode one), and such a str cannot be encoded as UTF-8 by Redis or a response.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# Where orjson and the strict parser could disagree on a number (see parse_json_body).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 class _Refused(ValueError):
@@ -136,6 +139,16 @@ def parse_json_body(body: bytes) -> Any:
         raise BadRequest(
             f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays."
         )
+    # Fast path (orjson, ~10x faster on a small body) when its answer is provably the one below:
+    # orjson refuses NaN/Infinity, out-of-range floats, lone surrogates, BOMs and non-UTF-8 input
+    # (any refusal falls through to the strict parser, which names the reason), but it reads an
+    # integer past 64 bits as a float, so a body holding 19 consecutive digits anywhere (a long
+    # integer, or any literal near MAX_JSON_NUMBER_CHARS) takes the strict parser.
+    if not _LONG_DIGITS.search(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         # What json.loads does with bytes, minus building a decoder per call (most of the cost
         # of a small body when hooks are passed as keywords), and decoding strictly: json.loads

@@ -207,5 +207,6 @@ class Signalled(BaseModel):
     status: Literal["success"] = "success"
     message: str
     event_id: int | None = Field(
-        None, description="History event id that recorded the signal (a delivery receipt), when known."
+        None, description="History event id that recorded the signal (a delivery receipt): only with "
+        "`Prefer: return=representation`, else null.",
     )

@@ -66,7 +66,8 @@ class SignalAccepted(BaseModel):
     workflow_id: str
     signal_type: str
     event_id: int | None = Field(
-        None, description="History event id that recorded the signal (a delivery receipt)."
+        None, description="History event id that recorded the signal (a delivery receipt): only with "
+        "`Prefer: return=representation`, else null.",
     )
 
 

@@ -101,6 +101,9 @@ class GatewaySettings(CommonSettings):
         65_536, ge=256, description="Largest progress update a client may post (413 above)."
     )
     sse_ping_seconds: float = Field(15, gt=0, description="Heartbeat comment interval on idle SSE streams.")
+    gateway_workers: int = Field(
+        1, ge=1, le=64, description="Gateway processes `signalway gateway` runs on one port (`--workers` overrides); "
+                                    "every bound above (in flight, queue, streams per caller) is per process.")
     stream_buffer: int = Field(
         256, ge=1, description="Messages buffered per SSE client; a client that falls further behind is dropped."
     )

@@ -23,6 +23,10 @@ class StreamLimiter:
         self._retry_after = retry_after_seconds
         self._open: dict[tuple[str, str], int] = {}
 
+    def total(self) -> int:
+        """Streams open on this process, all principals together (read at scrape time)."""
+        return sum(self._open.values())
+
     def open_streams(self, project: str, user: str) -> int:
         return self._open.get((project, user), 0)
 

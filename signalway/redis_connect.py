@@ -38,7 +38,8 @@ def parse_sentinel(url: str) -> tuple[list[tuple[str, int]], str, int, str | Non
     return sentinels, path[0], db, password, parsed.scheme.startswith("rediss")
 
 
-def connect(url: str, **options: Any) -> aioredis.Redis:
+def connect(url: str, *, redis_class: type[aioredis.Redis] = aioredis.Redis, **options: Any) -> aioredis.Redis:
+    """A client of `redis_class` (a subclass may instrument its commands) for `url`."""
     scheme = urlparse(url).scheme
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         sentinels, service, db, password, tls = parse_sentinel(url)
@@ -46,10 +47,10 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
             sentinels, sentinel_kwargs={"password": password, "ssl": tls} if tls else
             ({"password": password} if password else None),
             password=password, ssl=tls, **options)
-        # master_for is unannotated too; it builds its default redis_class, aioredis.Redis.
-        master: aioredis.Redis = sentinel.master_for(service, db=db)
+        # master_for is unannotated too; it builds a `redis_class`.
+        master: aioredis.Redis = sentinel.master_for(service, db=db, redis_class=redis_class)
         return master
-    return aioredis.Redis.from_url(url, **options)
+    return redis_class.from_url(url, **options)
 
 
 async def close(client: aioredis.Redis) -> None:

@@ -7,6 +7,8 @@ environment at import time.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,6 +27,10 @@ class CommonSettings(BaseSettings):
     task_queue: str = Field("signalway", description="Task queue the workers poll.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (updates, triggers).")
     log_level: str = Field("INFO", description="Log level for Signalway's loggers.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text`: one readable line per record (for a terminal); `json`: one JSON object "
+        "per line with request id, trace id, project, run and route fields (the container image's default).",
+    )
     updates_max_per_run: int = Field(1000, ge=1, description="Progress updates kept per run (oldest dropped).")
     updates_ttl_seconds: int = Field(90 * 24 * 3600, ge=1, description="Progress updates' TTL in Redis.")
     public_url: str = Field(

@@ -137,7 +137,8 @@ return 'ok'
 
 # ARGV: P, id, event_key, fields JSON (flat strings), run_id, requested_us, early?(1/0).
 # Creates the trigger unless it exists (then returns its status); another waiting trigger
-# on the same key is a conflict. A held early event is consumed at once.
+# on the same key is a conflict. A held early event is consumed at once. A third element
+# 'new' marks the call that created the trigger (a re-registration returns two).
 _REGISTER = _MOVE + """
 local P, id, key, fields, run, requested = ARGV[1], ARGV[2], ARGV[3], cjson.decode(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local h = P .. 'id:' .. id
@@ -160,9 +161,9 @@ if early then
   redis.call('ZREM', P .. 'early-index', key)
   local now = tonumber(ARGV[7])
   move(P, id, 'received', now, {response_payload = early, received_us = now, fingerprint = 'early'})
-  return {'received', early}
+  return {'received', early, 'new'}
 end
-return {'waiting', ''}
+return {'waiting', '', 'new'}
 """
 
 
@@ -226,6 +227,7 @@ class Trigger:
 class Registered:
     status: str  # waiting | received | timed_out | canceled | conflict
     payload: Any = None
+    created: bool = False  # this call created the trigger (not a re-registration)
 
 
 # redis-py types replies as `bytes | str` (and sorted-set ranges as members or pairs); our
@@ -254,11 +256,12 @@ class TriggerStore:
             "timeout_secs": repr(timeout_secs) if timeout_secs is not None else "",
             "requested_us": str(requested_us), "expires_us": str(expires_us or ""),
         }
-        status, payload = await self._register(keys=[], args=[
+        status, payload, *created = await self._register(keys=[], args=[
             prefix(project), id, event_key, json.dumps(fields), run_id or "", requested_us, now_us()])
         status = status.decode() if isinstance(status, bytes) else status
         payload = payload.decode() if isinstance(payload, bytes) else payload
-        return Registered(status=status, payload=json.loads(payload) if payload and status == "received" else None)
+        return Registered(status=status, payload=json.loads(payload) if payload and status == "received" else None,
+                          created=bool(created))
 
     async def get(self, project: str, id: str) -> Trigger | None:
         raw = cast(dict[bytes, bytes], await self._redis.hgetall(prefix(project) + "id:" + id))

@@ -55,6 +55,7 @@ async def redis(stack: Stack) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_stray_env() -> None:
-    # Settings come from SIGNALWAY_* variables; a developer's own must not leak into tests.
-    for name in [n for n in os.environ if n.startswith("SIGNALWAY_")]:
+    # Settings come from SIGNALWAY_* variables; a developer's own must not leak into tests, nor
+    # OTEL_* ones (processes under test would export traces to the developer's collector).
+    for name in [n for n in os.environ if n.startswith(("SIGNALWAY_", "OTEL_"))]:
         del os.environ[name]

@@ -25,6 +25,11 @@ class WorkerSettings(CommonSettings):
         None, description="Standard Webhooks signing secret (`whsec_<base64>`) for webhook-and-wait deliveries."
     )
     webhook_timeout_seconds: float = Field(10, gt=0, description="Timeout of one webhook delivery attempt.")
+    worker_metrics_address: str | None = Field(
+        None, pattern=r"^[^\s:]*:[0-9]{1,5}$",
+        description="host:port where the worker serves Prometheus metrics (the Temporal SDK's and "
+                    "Signalway's own, at /metrics), e.g. 127.0.0.1:9464; unset: none served.",
+    )
 
     @model_validator(mode="after")
     def _secrets_are_strong(self) -> WorkerSettings:

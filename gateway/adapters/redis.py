@@ -12,8 +12,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway.adapters.telemetry import TimedRedis
 from gateway.adapters.temporal import RunFacts
 from gateway.errors import BackendUnavailable
+from gateway.telemetry import GatewayTelemetry
 from signalway.redis_connect import close, connect
 
 # Failures of a Redis call that mean "Redis is not answering": 503 with retry advice,
@@ -31,13 +33,17 @@ class RedisService:
         self._retry_after = retry_after_seconds
 
     @classmethod
-    def from_url(cls, url: str, *, retry_after_seconds: int, timeout: float = 2) -> RedisService:
+    def from_url(cls, url: str, *, retry_after_seconds: int, timeout: float = 2,
+                 telemetry: GatewayTelemetry | None = None) -> RedisService:
         # Every command has a deadline below the request's: a stalled Redis is a prompt 503,
         # not a request hanging for the client's whole patience.
         # A connection idle for a second is PINGed before use, so one left broken by a Redis
         # restart is replaced instead of failing the next command sent on it.
-        client = connect(url, socket_connect_timeout=min(timeout, 1), socket_timeout=timeout,
+        client = connect(url, redis_class=TimedRedis, socket_connect_timeout=min(timeout, 1), socket_timeout=timeout,
                          health_check_interval=1)
+        if telemetry is not None:
+            # Every command of this client, the stores' included, is timed (gateway.adapters.telemetry).
+            cast(TimedRedis, client).telemetry = telemetry
         return cls(client, retry_after_seconds=retry_after_seconds)
 
     @contextmanager

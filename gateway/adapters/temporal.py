@@ -7,16 +7,18 @@ failures into the gateway's error tree; routes never see an `RPCError`.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from temporalio.api.common.v1 import Payloads, WorkflowExecution
+from pydantic import BaseModel
+from pydantic_core import to_json
+from temporalio.api.common.v1 import Header, Payload, Payloads, WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -45,6 +47,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -149,12 +152,26 @@ CLOSE_STATUS = {
 }
 
 
+SignalHook = Callable[[str, str, Header], AbstractContextManager[None]]
+
+
+def _no_hook(name: str, workflow_id: str, header: Header) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 class TemporalService:
     def __init__(
         self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int,
-        query_timeout: float = 3, update_timeout: float = 30,
+        query_timeout: float = 3, update_timeout: float = 30, signal_hook: SignalHook = _no_hook,
     ) -> None:
         self.client = client
+        # The converter `signalway.temporal.connect` installs: JSON values and pydantic models
+        # become `json/plain` payloads of `pydantic_core.to_json`, which `_json_payloads` makes
+        # without the converter chain's per-value dispatch (the signal hot path).
+        self._plain_json = client.data_converter is pydantic_data_converter
+        # Telemetry of the raw signal RPC, which the client's interceptors do not see
+        # (gateway.adapters.telemetry.SignalTelemetry): its latency, and with tracing its span.
+        self._signal_hook = signal_hook
         self._task_queue = task_queue
         self._rpc_timeout = timedelta(seconds=rpc_timeout)
         self._query_timeout = timedelta(seconds=min(query_timeout, rpc_timeout))
@@ -162,7 +179,10 @@ class TemporalService:
         self._update_timeout = update_timeout
         # Positive answers only: a handler a run once had is kept for a while, while a name
         # it did not know is always asked again (handlers can be registered at run time).
-        self._handlers = _TtlCache(ttl=30, size=10_000)
+        # Five minutes, as the facts: each answer is a query through a worker (a history
+        # round trip, ~1 ms of gateway CPU and more of Temporal's and the worker's), which at
+        # 30 s a gateway signalling a few hundred hot runs asked several times a second.
+        self._handlers = _TtlCache(ttl=300, size=100_000)
         # Immutable per run, so a hot run (a chat, a signal loop) is not described per message.
         self._facts = _TtlCache(ttl=300, size=100_000)
         self._runs = _TtlCache(ttl=300, size=100_000)  # run id → (workflow id, facts)
@@ -492,16 +512,19 @@ class TemporalService:
 
     async def signal(
         self, workflow_id: str, run_id: str, name: str, args: Sequence[Any], *, request_id: str | None,
-        receipt: bool = True,
+        receipt: bool = False,
     ) -> int | None:
-        """Signal a run; returns the history event id that recorded it when it can be found
-        (`receipt=False` skips that lookup, one Temporal read, and returns None).
+        """Signal a run; with `receipt`, returns the history event id that recorded it when it
+        can be found (one more Temporal read: a reverse history page); otherwise None.
 
         `request_id` is recorded by Temporal on the signal event and deduplicates a retried
         request, so the same id never signals twice.
         """
-        request_id = request_id or str(uuid.uuid4())
-        payloads = await self.client.data_converter.encode(list(args)) if args else []
+        # Random, unique per request (Temporal deduplicates on it); no UUID object needed.
+        request_id = request_id or os.urandom(16).hex()
+        payloads = _json_payloads(args) if self._plain_json else None
+        if payloads is None:
+            payloads = await self.client.data_converter.encode(list(args)) if args else []
         request = SignalWorkflowExecutionRequest(
             namespace=self.client.namespace,
             workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
@@ -511,7 +534,7 @@ class TemporalService:
             request_id=request_id,
         )
         try:
-            with self._errors(workflow_id, write=True):
+            with self._errors(workflow_id, write=True), self._signal_hook(name, workflow_id, request.header):
                 await self.client.workflow_service.signal_workflow_execution(
                     request, timeout=self._rpc_timeout
                 )
@@ -543,6 +566,22 @@ class TemporalService:
                 await self.handle(workflow_id, run_id).terminate(reason=reason, rpc_timeout=self._rpc_timeout)
         except WorkflowNotFound:
             raise WorkflowClosed(f"Workflow {workflow_id} is already closed.") from None
+
+
+_JSON_PLAIN = {"encoding": b"json/plain"}
+_JSON_VALUE_TYPES = (dict, list, str, int, float, bool, BaseModel)
+
+
+def _json_payloads(args: Sequence[Any]) -> list[Payload] | None:
+    """What `pydantic_data_converter` makes of JSON values and pydantic models, byte for byte
+    (its JSON converter is `pydantic_core.to_json` under `json/plain`); None for anything
+    else (None, bytes, protobuf messages: other converters of the chain), left to the converter."""
+    payloads = []
+    for arg in args:
+        if not isinstance(arg, _JSON_VALUE_TYPES):
+            return None
+        payloads.append(Payload(metadata=_JSON_PLAIN, data=to_json(arg)))
+    return payloads
 
 
 def pending_activities(desc: WorkflowExecutionDescription) -> list[dict[str, Any]]:

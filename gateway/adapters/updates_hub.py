@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sse_starlette import ServerSentEvent
 
+from gateway.telemetry import GatewayTelemetry
 from signalway.updates import CHANNEL_PREFIX, Message, channel
 
 log = logging.getLogger("signalway.gateway.updates")
@@ -52,16 +56,58 @@ Item = Live | RunClosed | Interrupted
 CloseWaiter = Callable[[str, str], Awaitable[RunClosed]]
 
 
+class Mailbox:
+    """A stream's bounded queue: what `asyncio.Queue` does here (put_nowait, get, full,
+    empty), without its task accounting and putter bookkeeping, since one message goes
+    into a thousand of these at once. One reader (the stream), non-blocking writers."""
+
+    __slots__ = ("_items", "_maxsize", "_waiter")
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[Item] = deque()
+        self._maxsize = maxsize
+        self._waiter: asyncio.Future[None] | None = None
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def full(self) -> bool:
+        return len(self._items) >= self._maxsize
+
+    def put_nowait(self, item: Item) -> None:
+        if len(self._items) >= self._maxsize:
+            raise asyncio.QueueFull
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def get(self) -> Item:
+        while not self._items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+        return self._items.popleft()
+
+
 @dataclass(eq=False)
 class Subscriber:
     run_id: str
-    queue: asyncio.Queue[Item]
+    queue: Mailbox
     overflowed: bool = False
 
 
 class UpdatesHub:
     def __init__(self, redis: aioredis.Redis, *, wait_closed: CloseWaiter, buffer: int = 256,
-                 probe_every: float = 1.0, stall_after: float = 3.0) -> None:
+                 probe_every: float = 1.0, stall_after: float = 3.0,
+                 telemetry: GatewayTelemetry | None = None) -> None:
+        # Relay lag and slow-client drops for /metrics (gateway.telemetry); None: not measured.
+        self._telemetry = telemetry
         self._probe_every = probe_every
         self._stall_after = stall_after
         self._redis = redis
@@ -79,6 +125,11 @@ class UpdatesHub:
     def frame(message: Message) -> bytes:
         return ServerSentEvent(data=message.raw, id=str(message.id)).encode()
 
+    @staticmethod
+    def final_frame(message: dict[str, Any]) -> bytes:
+        """A stream's last frame (no id: a reconnect resumes after the last stored message)."""
+        return ServerSentEvent(data=json.dumps(message, separators=(",", ":"))).encode()
+
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="updates-hub-reader")
 
@@ -95,7 +146,7 @@ class UpdatesHub:
     @contextlib.asynccontextmanager
     async def subscribe(self, workflow_id: str, run_id: str, *, confirm_timeout: float = 5) -> AsyncIterator[Subscriber]:
         """Register a stream for a run; yields once Redis confirmed the channel subscription."""
-        sub = Subscriber(run_id=run_id, queue=asyncio.Queue(self._buffer))
+        sub = Subscriber(run_id=run_id, queue=Mailbox(self._buffer))
         name = channel(run_id)
         try:
             async with self._lock:
@@ -136,6 +187,8 @@ class UpdatesHub:
             except asyncio.QueueFull:
                 # This client reads slower than the run writes: drop it, not the others.
                 sub.overflowed = True
+                if self._telemetry is not None:
+                    self._telemetry.stream_dropped()
 
     # -- background work -----------------------------------------------------------------
 
@@ -184,6 +237,8 @@ class UpdatesHub:
                 except (ValueError, KeyError):
                     log.warning("ignoring a malformed update on %s", name)
                     continue
+                if self._telemetry is not None:
+                    self._telemetry.relayed(parsed.timestamp)
                 self._deliver(run_id, Live(parsed, self.frame(parsed)))
 
     async def _reset(self, reason: str) -> None:

@@ -10,10 +10,13 @@ from gateway.deps import principal, services
 from gateway.errors import AllowedAction
 from gateway.routes._params import (
     IDEMPOTENCY_KEY,
+    PREFER,
+    fast_json_response,
     idempotency_key,
     json_response,
+    preference_applied,
+    return_preference,
     uuid_param,
-    wants_receipt,
 )
 from gateway.routing import ApiRoute, Operation, Param, int_param, read_model
 from gateway.schemas import (
@@ -69,10 +72,14 @@ async def signal_workflow(request: Request) -> Response:
     svc, who = services(request), principal(request, allow_api_key=True)
     workflow_id = uuid_param(request, "workflow_id")
     body = await read_model(request, SendSignal)
+    preference = return_preference(request)
     event_id = await messages.signal(
         svc, who, workflow_id, None, body.signal_type, body.payload, key=idempotency_key(request),
-        receipt=wants_receipt(request), links=_links(workflow_id), what="payload", scope="durable-signal")
-    return json_response(SignalAccepted(workflow_id=workflow_id, signal_type=body.signal_type, event_id=event_id), 202)
+        receipt=preference == "representation", links=_links(workflow_id), what="payload",
+        scope="durable-signal")
+    # The `SignalAccepted` shape, encoded directly (a hot route).
+    answer = {"status": "accepted", "workflow_id": workflow_id, "signal_type": body.signal_type, "event_id": event_id}
+    return fast_json_response(answer, 202, headers=preference_applied(preference))
 
 
 async def list_events(request: Request) -> Response:
@@ -117,7 +124,7 @@ ROUTES = [
         params=(_ID,), errors=(400, 401, 404, 503))),
     ApiRoute(BASE + "/{workflow_id}/signal", signal_workflow, method="POST", operation=Operation(
         "sendDurableSignal", "Send signal to workflow", _TAGS, body=SendSignal,
-        responses={202: SignalAccepted}, params=(_ID, IDEMPOTENCY_KEY), errors=(400, 401, 404, 409, 413, 422, 503))),
+        responses={202: SignalAccepted}, params=(_ID, IDEMPOTENCY_KEY, PREFER), errors=(400, 401, 404, 409, 413, 422, 503))),
     ApiRoute(BASE + "/{workflow_id}/events", list_events, method="GET", operation=Operation(
         "listDurableWorkflowEvents", "Get workflow events", _TAGS, responses={200: WorkflowEventList},
         params=(_ID, *_page_params(100, 1000)), errors=(400, 401, 404, 503))),

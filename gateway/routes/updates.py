@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -24,6 +21,7 @@ from gateway.routes._params import (
 )
 from gateway.routing import UUID, ApiRoute, Operation, Param, bool_param, read_json, validate
 from gateway.services import updates
+from gateway.sse import EventStream
 
 
 class PostUpdate(BaseModel):
@@ -101,24 +99,19 @@ async def get_updates(request: Request) -> Response:
     return Response(payload, media_type="application/json")
 
 
-async def stream_updates(request: Request) -> Response:
+async def stream_updates(request: Request) -> EventStream:
     svc, who = services(request), principal(request, allow_query_token=True, allow_stream_token=True,
                                             opens_stream=True)
     workflow_id, run_id = run_ids(request)
     last_event_id, since = _last_event_id(request), _since(request)
     skip_history = bool_param(request, "skipHistory", False)
     await updates.open_stream(svc, who, workflow_id, run_id)
-    shutdown = anyio.Event()
-
-    async def frames() -> AsyncIterator[bytes | ServerSentEvent]:
-        async for frame in updates.stream(svc, workflow_id, run_id, last_event_id=last_event_id, since_ms=since,
-                                          skip_history=skip_history, shutdown=shutdown):
-            yield frame if isinstance(frame, bytes) else ServerSentEvent(data=updates.encode(frame))
-
-    return EventSourceResponse(
-        frames(), ping=svc.settings.sse_ping_seconds, send_timeout=30, shutdown_event=shutdown,
-        shutdown_grace_period=2, headers={"Cache-Control": "no-store"},
-    )
+    # The lean response (gateway.sse): one ASGI send per frame, the frame encoded once per
+    # message for all of the run's streams; pings, the send deadline and the shutdown
+    # farewell are looked after by the process's one EventStreams task.
+    frames = updates.stream(svc, workflow_id, run_id, last_event_id=last_event_id, since_ms=since,
+                            skip_history=skip_history, shutdown=svc.event_streams.shutdown)
+    return EventStream(frames, svc.event_streams)
 
 
 _SINCE = Param("since", "query", {"type": "number", "default": 0}, "Messages after this timestamp (ms).")

@@ -130,6 +130,7 @@ async def _send_one(svc: Services, who: Principal, key: str, payload: Any, text:
             # Nothing reached the workflow: the trigger waits again, and the send can be retried.
             await svc.triggers.unsend(who.project, id, fp)
             raise
+        svc.telemetry.trigger("received")
         return trigger
     if outcome == "received" and earlier == fp:
         return trigger  # the same event again: answered, not sent twice
@@ -154,6 +155,7 @@ async def send(svc: Services, who: Principal, key: str, payload: Any, *,
         if not _early_allowed(svc, key):
             raise missing(key)
         expires = await svc.triggers.hold(who.project, key, text, ttl_seconds=svc.settings.early_event_ttl_seconds)
+        svc.telemetry.early_event_held()
         return {"status": 202, "body": {"event_key": key, "status": "held", "payload": payload,
                                         "expires_at": iso_us(expires)}}
 
@@ -192,6 +194,8 @@ async def cancel(svc: Services, who: Principal, key: str) -> Trigger:
     outcome = await svc.triggers.settle(who.project, trigger.id, "canceled", error="canceled by " + who.initiated_by)
     if outcome not in ("ok", "canceled"):
         raise Conflict(f"The trigger {key!r} is {outcome}; only a waiting trigger can be canceled.")
+    if outcome == "ok":
+        svc.telemetry.trigger("canceled")
     try:
         await _signal(svc, trigger, TriggerMessage(event_key=key, action="canceled"))
     except (WorkflowClosed, WorkflowNotFound):

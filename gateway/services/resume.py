@@ -22,6 +22,7 @@ from gateway.errors import (
     Conflict,
     Gone,
     NotFound,
+    Problem,
     RateLimited,
     Unprocessable,
     WorkflowClosed,
@@ -132,9 +133,26 @@ def _already(step: ResumeStep, resume_fingerprint: str, earlier: str | None) -> 
     raise Conflict("This resume URL was already used with different variables; it resumes only once.")
 
 
+# `signalway_resume_outcomes_total{outcome}` of each refusal (the first class that matches).
+_OUTCOMES: tuple[tuple[type[Problem], str], ...] = (
+    (NotFound, "unknown"), (Gone, "gone"), (Conflict, "conflict"), (Unprocessable, "invalid"),
+)
+
+
 async def resume(svc: Services, token: str, variables: dict[str, Any], *, client_ip: str,
                  user_agent: str) -> Resumed:
     """Resume the step behind `token` exactly once."""
+    try:
+        resumed = await _resume(svc, token, variables, client_ip=client_ip, user_agent=user_agent)
+    except Exception as exc:
+        svc.telemetry.resume_outcome(next((o for kind, o in _OUTCOMES if isinstance(exc, kind)), "error"))
+        raise
+    svc.telemetry.resume_outcome("resumed" if resumed.now else "already")
+    return resumed
+
+
+async def _resume(svc: Services, token: str, variables: dict[str, Any], *, client_ip: str,
+                  user_agent: str) -> Resumed:
     step = await step_of(svc, token)
     problems = check_variables(step.variables, variables, max_file_bytes=svc.settings.max_file_bytes)
     if problems:

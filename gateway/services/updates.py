@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.adapters.updates_hub import Interrupted, Live, RunClosed, Subscriber
+from gateway.adapters.updates_hub import Interrupted, Live, RunClosed, Subscriber, UpdatesHub
 from gateway.auth import Principal
 from gateway.deps import Services
 from gateway.services import access
 from gateway.services.idempotency import acting_once, fingerprint
 
 log = logging.getLogger("signalway.gateway")
-
-# A frame of the stream: the hub's pre-encoded SSE bytes, or a final message to encode.
-Frame = bytes | dict[str, Any]
-
 
 async def publish(svc: Services, who: Principal, run_id: str, *, type: str, message: str | None, details: Any,
                   workstream_id: str | None, key: str | None) -> None:
@@ -58,20 +53,65 @@ async def open_stream(svc: Services, who: Principal, workflow_id: str, run_id: s
     await svc.redis.ping()
 
 
-def final(run_id: str, type: str, message: str, **details: Any) -> dict[str, Any]:
-    """The last message of a stream. It has no id: a reconnect resumes after the last message."""
-    return {"timestamp": int(time.time() * 1000), "workflow_run_id": run_id, "type": type,
-            "message": message, "details": details or None, "workstream_id": None}
+def final(run_id: str, type: str, message: str, **details: Any) -> bytes:
+    """The last frame of a stream. It has no id: a reconnect resumes after the last message."""
+    return UpdatesHub.final_frame({"timestamp": int(time.time() * 1000), "workflow_run_id": run_id, "type": type,
+                                   "message": message, "details": details or None, "workstream_id": None})
 
 
 async def stream(svc: Services, workflow_id: str, run_id: str, *, last_event_id: int | None, since_ms: int,
-                 skip_history: bool, shutdown: asyncio.Event | Any) -> AsyncIterator[Frame]:
+                 skip_history: bool, shutdown: asyncio.Event | Any) -> AsyncIterator[bytes]:
+    """The SSE frames of a run's stream: backlog, then live messages, each exactly once and in
+    order, then a final frame (the run closed, the client fell behind, Redis or the gateway
+    went away). One generator, no layers: it runs once per frame per stream."""
     try:
         async with svc.hub.subscribe(workflow_id, run_id) as sub:
             watcher = asyncio.create_task(_interrupt_on(shutdown, sub))
             try:
-                async for frame in _relay(svc, sub, run_id, last_event_id, since_ms, skip_history):
-                    yield frame
+                hub, store, queue = svc.hub, svc.updates, sub.queue
+                if skip_history:
+                    last = await store.last_id(run_id)
+                else:
+                    backlog = await (store.after_id(run_id, last_event_id) if last_event_id is not None
+                                     else store.since(run_id, since_ms))
+                    last = last_event_id or 0
+                    for message in backlog:
+                        yield hub.frame(message)
+                        last = message.id
+                while True:
+                    if sub.overflowed:
+                        yield final(run_id, "STREAM_OVERFLOW", "This client fell too far behind and was dropped; "
+                                    "reconnect with Last-Event-ID to resume.", last_event_id=last)
+                        return
+                    item = await queue.get()
+                    if type(item) is Live:
+                        ident = item.message.id
+                        if ident == last + 1:  # the common case: the next message
+                            yield item.frame
+                            last = ident
+                            continue
+                        if ident <= last:
+                            continue  # already sent from the backlog
+                        # A gap (the backlog→live handover, or a lost publish): fill it from the store.
+                        for message in await store.after_id(run_id, last):
+                            if message.id >= ident:
+                                break
+                            yield hub.frame(message)
+                            last = message.id
+                        yield item.frame
+                        last = ident
+                    elif isinstance(item, RunClosed):
+                        for message in await store.after_id(run_id, last):
+                            yield hub.frame(message)
+                            last = message.id
+                        extra = {"new_run_id": item.new_run_id} if item.new_run_id else {}
+                        yield final(run_id, "WORKFLOW_CLOSED", f"Workflow run {item.status}", status=item.status,
+                                    **extra)
+                        return
+                    else:
+                        assert isinstance(item, Interrupted)
+                        yield final(run_id, "STREAM_INTERRUPTED", item.reason)
+                        return
             finally:
                 watcher.cancel()
     except Exception as exc:  # Redis went away under the stream: end it cleanly
@@ -86,50 +126,3 @@ async def _interrupt_on(shutdown: Any, sub: Subscriber) -> None:
     with contextlib.suppress(asyncio.QueueFull):
         sub.queue.put_nowait(Interrupted("The gateway is restarting; reconnect with Last-Event-ID."))
     sub.overflowed = sub.overflowed or sub.queue.full()
-
-
-async def _relay(svc: Services, sub: Subscriber, run_id: str, last_event_id: int | None, since_ms: int,
-                 skip_history: bool) -> AsyncIterator[Frame]:
-    """Backlog, then live messages, each exactly once and in order."""
-    hub, store = svc.hub, svc.updates
-    if skip_history:
-        last = await store.last_id(run_id)
-    else:
-        backlog = await (store.after_id(run_id, last_event_id) if last_event_id is not None
-                         else store.since(run_id, since_ms))
-        last = last_event_id or 0
-        for message in backlog:
-            yield hub.frame(message)
-            last = message.id
-    while True:
-        if sub.overflowed:
-            yield final(run_id, "STREAM_OVERFLOW", "This client fell too far behind and was dropped; "
-                        "reconnect with Last-Event-ID to resume.", last_event_id=last)
-            return
-        item = await sub.queue.get()
-        if isinstance(item, Live):
-            if item.message.id <= last:
-                continue  # already sent from the backlog
-            if item.message.id > last + 1:
-                # A gap (the backlog→live handover, or a lost publish): fill it from the store.
-                for message in await store.after_id(run_id, last):
-                    if message.id >= item.message.id:
-                        break
-                    yield hub.frame(message)
-                    last = message.id
-            yield item.frame
-            last = item.message.id
-        elif isinstance(item, RunClosed):
-            for message in await store.after_id(run_id, last):
-                yield hub.frame(message)
-                last = message.id
-            extra = {"new_run_id": item.new_run_id} if item.new_run_id else {}
-            yield final(run_id, "WORKFLOW_CLOSED", f"Workflow run {item.status}", status=item.status, **extra)
-            return
-        else:
-            yield final(run_id, "STREAM_INTERRUPTED", item.reason)
-            return
-
-
-def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"))

@@ -32,8 +32,10 @@ async def test_create_returns_the_running_workflow_with_rfc3339_times(http: http
 async def test_signal_drives_workflow_to_completion_with_receipt(http: httpx.AsyncClient) -> None:
     wf = await create(http, "ApprovalWorkflow", {"subject": "deploy"})
     response = await http.post(f"{DURABLE}/{wf['id']}/signal",
-                               json={"signal_type": "approve", "payload": {"approver": "carol"}})
+                               json={"signal_type": "approve", "payload": {"approver": "carol"}},
+                               headers={"Prefer": "return=representation"})
     assert response.status_code == 202
+    assert response.headers["preference-applied"] == "return=representation"
     receipt = response.json()
     assert receipt["status"] == "accepted" and receipt["signal_type"] == "approve"
     assert isinstance(receipt["event_id"], int)
@@ -102,7 +104,7 @@ async def test_unknown_workflow_is_404_and_bad_uuid_400(http: httpx.AsyncClient)
 
 async def test_signal_with_same_idempotency_key_is_delivered_once(http: httpx.AsyncClient) -> None:
     wf = await create(http, "ConversationWorkflow", {})
-    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "Prefer": "return=representation"}
     body = {"signal_type": "UserInput", "payload": {"message": "hello"}}
     first = await http.post(f"{DURABLE}/{wf['id']}/signal", json=body, headers=headers)
     second = await http.post(f"{DURABLE}/{wf['id']}/signal", json=body, headers=headers)
@@ -287,7 +289,8 @@ async def test_signal_is_accepted_durably_while_no_worker_polls(http: httpx.Asyn
     known = await client.start_workflow("ApprovalWorkflow", {"subject": "later"}, id=str(uuid.uuid4()),
                                         task_queue=idle_queue, search_attributes=attrs)
     sent = await http.post(f"{DURABLE}/{known.id}/signal", json={"signal_type": "approve",
-                                                                 "payload": {"approver": "q"}})
+                                                                 "payload": {"approver": "q"}},
+                           headers={"Prefer": "return=representation"})
     assert sent.status_code == 202 and isinstance(sent.json()["event_id"], int)
     refused = await http.post(f"{DURABLE}/{known.id}/signal", json={"signal_type": "approvee"})
     assert {a["hint"] for a in assert_problem(refused, 422, "unknown_signal")["allowed_actions"]} == {

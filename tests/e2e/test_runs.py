@@ -111,8 +111,10 @@ async def test_cancel_accepts_an_empty_body_and_records_the_reason(http: httpx.A
 async def test_signal_answers_with_the_event_that_recorded_it(http: httpx.AsyncClient) -> None:
     wid, rid = await execute(http, "ConversationWorkflow", {})
     response = await http.post(f"{run_path(wid, rid)}/signal/UserInput",
-                               json={"message": "User response to query", "data": {"approved": True}})
+                               json={"message": "User response to query", "data": {"approved": True}},
+                               headers={"Prefer": "return=representation"})
     assert response.status_code == 200
+    assert response.headers["preference-applied"] == "return=representation"
     body = response.json()
     assert body["status"] == "success"
     assert body["message"] == f"Workflow {rid} signalled with UserInput"
@@ -134,14 +136,17 @@ async def test_signal_answers_with_the_event_that_recorded_it(http: httpx.AsyncC
     assert unknown["allowed_actions"][0]["href"] == f"{run_path(wid, rid)}/signal/UserInput"
     # UserInput needs a message: no body is a validation error, not a silent no-op.
     assert_problem(await http.post(f"{run_path(wid, rid)}/signal/UserInput"), 422, "invalid_request")
-    # Prefer: return=minimal (RFC 7240) skips the receipt lookup, one Temporal read.
-    minimal = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "quick"},
+    # Without `Prefer: return=representation` (RFC 7240) there is no receipt lookup, one Temporal read.
+    plain = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "quick"})
+    assert plain.status_code == 200 and plain.json()["event_id"] is None
+    assert "preference-applied" not in plain.headers
+    minimal = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "quicker"},
                               headers={"Prefer": "return=minimal"})
     assert minimal.status_code == 200 and minimal.json()["event_id"] is None
     assert minimal.headers["preference-applied"] == "return=minimal"
     bye = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "bye"})
     assert bye.status_code == 200
-    assert (await wait_run(http, wid, rid, "COMPLETED"))["result"] == {"turns": 3}
+    assert (await wait_run(http, wid, rid, "COMPLETED"))["result"] == {"turns": 4}
 
 
 async def test_query_answers_and_unknown_query_is_422(http: httpx.AsyncClient) -> None:
@@ -197,7 +202,8 @@ async def test_idempotent_signal_is_delivered_once(http: httpx.AsyncClient) -> N
     wid, rid = await execute(http, "ConversationWorkflow", {})
     key = {"Idempotency-Key": f"sig-{tag()}"}
     answers = await asyncio.gather(*[
-        http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "only once"}, headers=key)
+        http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "only once"},
+                  headers={**key, "Prefer": "return=representation"})
         for _ in range(5)
     ])
     assert {a.status_code for a in answers} == {200}
@@ -418,6 +424,7 @@ async def test_query_with_no_worker_polling_is_503_with_retry_advice(http: httpx
         assert problem["retry_after_seconds"] > 0 and "worker" in problem["detail"]
         assert response.headers["retry-after"] == str(problem["retry_after_seconds"])
     # A signal is still taken: Temporal keeps it until a worker returns.
-    signal = await http.post(f"{path}/signal/approve", json={"approver": "later"})
+    signal = await http.post(f"{path}/signal/approve", json={"approver": "later"},
+                             headers={"Prefer": "return=representation"})
     assert signal.status_code == 200 and isinstance(signal.json()["event_id"], int)
     await handle.terminate("test done")

@@ -114,3 +114,37 @@ async def test_two_workers_share_the_queue_and_a_stopped_one_loses_nothing(
         # Every part was processed; the retry resumed from the last heartbeat, so at most the part
         # in flight when the worker stopped is reported twice.
         assert set(parts) == {1, 2, 3, 4, 5, 6} and len(parts) <= 7
+
+
+async def test_gateway_workers_share_one_port_and_stop_cleanly(stack: Stack, gateway: Gateway, tmp_path: Any) -> None:
+    """`signalway gateway --workers 2`: two processes answer on one port; SIGTERM stops them all, exit 0."""
+    port = free_port()
+    env = gateway_env(stack, port, gateway.secret, "")
+    del env["SIGNALWAY_JWT_PUBLIC_KEY"]
+    process = ManagedProcess("two-gateways", [sys.executable, "-m", "signalway", "gateway", "--workers", "2"],
+                             env=env, log_path=tmp_path / "gateways.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, process)
+        children = (await asyncio.to_thread(_children, process.popen.pid))
+        assert len(children) == 2, children
+        async with httpx.AsyncClient(base_url=url, headers=gateway.headers(), timeout=30) as http:
+            wid, rid = await execute(http, "ConversationWorkflow", {})
+            answers = await asyncio.gather(*[
+                http.post(f"/api/v1/workflows/runs/{wid}/{rid}/signal/UserInput", json={"message": f"m{i}"})
+                for i in range(6)])
+            assert {a.status_code for a in answers} == {200}
+            await http.post(f"/api/v1/workflows/runs/{wid}/{rid}/actions/terminate")
+        process.popen.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.popen.wait, 30) == 0
+    finally:
+        process.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """The gateway processes uvicorn spawned (not multiprocessing's resource tracker)."""
+    from pathlib import Path
+
+    children = [int(child) for task in Path(f"/proc/{pid}/task").glob("*")
+                for child in (task / "children").read_text().split()]
+    return [child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]

@@ -1,6 +1,6 @@
 """The OpenAPI document tells the truth: schemathesis against the real stack.
 
-Bounded and repeatable: a fixed seed, 10 examples per operation, 2 workers. Path
+Bounded and repeatable: a fixed seed, 10 examples per operation, one worker. Path
 parameters name a real running run, so the run routes answer with bodies, not only 404s.
 Streams are left out (they stay open by design). Checks: no 5xx, responses match their
 schemas, status codes, content types and headers are the documented ones, and `Allow`
@@ -33,7 +33,10 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     process = await asyncio.create_subprocess_exec(
         str(st), "--config-file", str(config), "run", f"{gateway.url}/openapi.json",
         "-H", f"Authorization: Bearer {gateway.token()}", "--checks", ",".join(CHECKS),
-        "--max-examples", "10", "--seed", "42", "--workers", "2", "--phases", "coverage,fuzzing",
+        "--max-examples", "10", "--seed", "42",
+        # One worker: with several threads, hypothesis's lambda descriptions call ast.parse concurrently,
+        # which CPython 3.11 can fail with "AST constructor recursion depth mismatch".
+        "--workers", "1", "--phases", "coverage,fuzzing",
         "--exclude-path-regex", "/stream$", "--request-timeout", "15", "--generation-database", "none",
         "--no-color", cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )

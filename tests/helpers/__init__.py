@@ -9,4 +9,6 @@
     in_process.py  serve: the real app under TestClient, driven by an async httpx client
     receiver.py    serve_receiver: a real webhook receiver; start_approval / resume_url catch a resume URL
     browser.py     chromium: Debian's Chromium under Playwright, for the pages people see
+    otlp.py        serve_collector: an OTLP/HTTP trace collector on loopback, and the spans it got
+    dashboard.py   the metric names docs/grafana-dashboard.json queries
 """

@@ -89,23 +89,24 @@ async def test_durable_signal_is_accepted_with_202_and_the_worker_acts_on_it(htt
     assert response.status_code == 202, response.text
     receipt = response.json()
     assert (receipt["status"], receipt["workflow_id"], receipt["signal_type"]) == ("accepted", created["id"], "approve")
-    assert isinstance(receipt["event_id"], int)
+    assert receipt["event_id"] is None  # a receipt only on request (Prefer: return=representation)
     done = await wait_status(http, created["id"], "completed")
     assert done["result"]["approved"] is True and done["result"]["approver"] == "carol"
 
 
-async def test_run_signal_answers_200_with_a_receipt_unless_minimal(http: httpx.AsyncClient) -> None:
+async def test_run_signal_answers_200_with_a_receipt_only_on_request(http: httpx.AsyncClient) -> None:
     wid, rid = await execute(http, "ConversationWorkflow", {})
-    response = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "hello"})
+    response = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "hello"},
+                               headers={"Prefer": "return=representation"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["message"]) == ("success", f"Workflow {rid} signalled with UserInput")
     assert isinstance(body["event_id"], int)
+    assert response.headers["preference-applied"] == "return=representation"
 
-    minimal = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "bye"},
-                              headers={"Prefer": "return=minimal"})
-    assert minimal.status_code == 200 and minimal.json()["event_id"] is None
-    assert minimal.headers["preference-applied"] == "return=minimal"
+    plain = await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "bye"})
+    assert plain.status_code == 200 and plain.json()["event_id"] is None
+    assert "preference-applied" not in plain.headers
     assert (await wait_run(http, wid, rid, "COMPLETED"))["result"] == {"turns": 2}
 
 
@@ -160,3 +161,18 @@ async def test_redis_down_is_a_503_problem_with_retry_advice(stack: Stack, http:
         assert ready.json()["checks"]["redis"].startswith("unavailable")
     # Temporal never heard of the refused signal.
     assert (await http.get(run_path(wid, rid))).json()["status"] == "RUNNING"
+
+
+async def test_metrics_count_backend_calls_and_untraced_answers_carry_no_trace_id(http: httpx.AsyncClient) -> None:
+    # This process installed no tracer: no span, no X-Trace-ID, and /metrics still times calls.
+    workflow_id, run_id = await execute(http, "ConversationWorkflow", {})
+    answer = await http.post(f"{run_path(workflow_id, run_id)}/signal/UserInput", json={"message": "hi"})
+    assert answer.status_code == 200, answer.text
+    assert "x-request-id" in answer.headers and "x-trace-id" not in answer.headers
+    text = (await http.get("/metrics")).text
+    for series in ('signalway_temporal_call_duration_seconds_count{operation="StartWorkflow"}',
+                   'signalway_temporal_call_duration_seconds_count{operation="SignalWorkflow"}',
+                   "signalway_redis_command_duration_seconds_count{command=",
+                   "signalway_http_requests_in_flight 1.0",  # the /metrics request itself
+                   "signalway_sse_streams_open 0.0"):
+        assert series in text, series

@@ -125,8 +125,20 @@ async def test_a_held_early_event_is_received_on_registration(redis: aioredis.Re
         step_run_id="s", job_run_id=None, request_payload=None, timeout_secs=None, requested_us=now_us(),
         expires_us=None,
     )
-    assert (registered.status, registered.payload) == ("received", {"early": True})
+    assert (registered.status, registered.payload, registered.created) == ("received", {"early": True}, True)
     assert await store.held(p) == []
+
+
+async def test_only_the_first_registration_creates_the_trigger(redis: aioredis.Redis) -> None:
+    # The worker counts a trigger's `waiting` transition once, though the step renews it.
+    store, p = TriggerStore(redis), project()
+    id = str(uuid.uuid4())
+    found = [await store.register(
+        project=p, id=id, event_key="k:renewed", source_type="workflow_step", workflow_id="wf", run_id="run",
+        step_run_id="s", job_run_id=None, request_payload=None, timeout_secs=None, requested_us=now_us(),
+        expires_us=None,
+    ) for _ in range(2)]
+    assert [(r.status, r.created) for r in found] == [("waiting", True), ("waiting", False)]
 
 
 # -- keys no route can address ---------------------------------------------------------------

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.errors import EXCEPTION_HANDLERS
@@ -21,7 +22,16 @@ def _client(*, max_in_flight: int = 2, max_queued: int = 2, queue_timeout: float
         await asyncio.sleep(float(request.query_params.get("delay", delay)))
         return JSONResponse({"ok": True})
 
-    app = Starlette(routes=[Route("/work", slow, methods=["GET", "POST"]), Route("/healthz", slow)],
+    async def stream(request: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            for n in range(3):
+                await asyncio.sleep(0.2)
+                yield b"%d" % n
+
+        return StreamingResponse(chunks())
+
+    app = Starlette(routes=[Route("/work", slow, methods=["GET", "POST"]), Route("/healthz", slow),
+                            Route("/stream", stream)],
                     exception_handlers=EXCEPTION_HANDLERS)
     guarded = AdmissionMiddleware(app, max_in_flight=max_in_flight, max_queued=max_queued,
                                   queue_timeout=queue_timeout, per_principal=per_principal,
@@ -70,3 +80,31 @@ async def test_slots_are_given_back_after_answers_errors_and_timeouts() -> None:
         assert (await http.get("/work?delay=1")).status_code == 503  # timed out
         assert (await http.get("/work?delay=0")).status_code == 200
         assert (await http.get("/work?delay=0")).status_code == 200
+
+
+async def test_the_deadline_ends_when_the_answer_starts_so_a_stream_runs_past_it() -> None:
+    async with _client(max_in_flight=1, max_queued=0, request_timeout=0.3) as http:
+        response = await http.get("/stream")  # 0.6 s of body after a prompt start
+        assert response.status_code == 200 and response.content == b"012"
+        assert (await http.get("/work?delay=0")).status_code == 200  # and its slot was given back
+
+
+async def test_a_handler_that_swallows_the_deadline_still_gets_its_timeout_answer() -> None:
+    async def stubborn(request: Request) -> Response:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            pass  # swallowed: the middleware must still answer, and not leak the cancellation
+        await asyncio.sleep(0)
+        return JSONResponse({"late": True})
+
+    app = Starlette(routes=[Route("/stubborn", stubborn)], exception_handlers=EXCEPTION_HANDLERS)
+    guarded = AdmissionMiddleware(app, max_in_flight=2, max_queued=0, queue_timeout=0, per_principal=10,
+                                  request_timeout=0.2, metrics=Metrics())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=guarded), base_url="http://gateway") as http:
+        response = await http.get("/stubborn")  # runs in this task (ASGITransport)
+    # The handler answered after swallowing the cancellation: its answer started first and is
+    # the one sent; the request's task carries no cancellation afterwards.
+    assert response.status_code == 200
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0

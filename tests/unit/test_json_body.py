@@ -111,3 +111,15 @@ def test_a_megabyte_of_hostile_brackets_is_refused_quickly() -> None:
         started = time.perf_counter()
         refused(body)
         assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("body", [
+    b"18446744073709551616", b"-9223372036854775809", b'{"id": 123456789012345678901234567890}',
+    b"-0", b"-0.0", b"2.5e-400", b"0.1", b"1E2", b'{"a": 1, "a": 2}', b'"\\ud83d\\ude00"', b" [1, 2] ",
+    b"\xef\xbb\xbf{}", "{\"k\": \"\u00e9\"}".encode("utf-16"),
+])
+def test_the_fast_parser_answers_exactly_as_json_loads(body: bytes) -> None:
+    # Same value and same type: an integer past 64 bits stays an int, never a float.
+    value, expected = parse_json_body(body), json.loads(body)
+    assert value == expected and type(value) is type(expected)
+    assert json.dumps(value) == json.dumps(expected)
