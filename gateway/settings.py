@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from ipaddress import ip_network
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -10,6 +9,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from gateway.client_address import IPNetwork
 from signalway.settings import CommonSettings
+from signalway.webhook_targets import parse_networks
 from workflows.registry import TYPES
 
 
@@ -150,24 +150,10 @@ class GatewaySettings(CommonSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
-        entries = value.split(",") if isinstance(value, str) else value
-        if not isinstance(entries, list | tuple):
+        if not isinstance(value, str | list | tuple):
             return value
-        networks: list[IPNetwork] = []
-        for position, entry in enumerate(entries, start=1):
-            if isinstance(entry, IPNetwork):
-                networks.append(entry)
-                continue
-            if not str(entry).strip():
-                continue
-            try:
-                # strict: "10.0.0.5/8" is a typo more often than a wish to trust all of 10/8.
-                networks.append(ip_network(str(entry).strip(), strict=True))
-            except ValueError:
-                raise ValueError(
-                    f"entry {position} is not a network in CIDR form (e.g. 10.0.0.0/8 or 192.0.2.7)"
-                ) from None
-        return tuple(networks)
+        # One parser for every list of networks the settings take (strict, positions not values).
+        return parse_networks(value, setting=None)
 
     @field_validator("jwt_secret", "stream_token_secret")
     @classmethod

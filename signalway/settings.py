@@ -7,12 +7,13 @@ environment at import time.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from signalway.webhook_targets import parse_networks
+from signalway.webhook_targets import IPNetwork, parse_networks
 
 
 class CommonSettings(BaseSettings):
@@ -49,3 +50,8 @@ class CommonSettings(BaseSettings):
     def _networks_parse(cls, value: str) -> str:
         parse_networks(value)  # raises a ValueError naming the bad entry
         return value
+
+    @cached_property
+    def webhook_networks(self) -> tuple[IPNetwork, ...]:
+        """`webhook_allowed_networks`, parsed once for every delivery and start that checks a target."""
+        return parse_networks(self.webhook_allowed_networks)

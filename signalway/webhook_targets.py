@@ -74,21 +74,27 @@ class Target:
         return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
 
 
-def parse_networks(value: str | Sequence[str]) -> tuple[IPNetwork, ...]:
-    """Comma-separated CIDRs (or a list of them) to networks; a bare address is a /32 or /128."""
+def parse_networks(value: str | Sequence[str | IPNetwork], *, setting: str | None = SETTING) -> tuple[IPNetwork, ...]:
+    """Comma-separated CIDRs (or a list of them) to networks; a bare address is a /32 or /128.
+
+    Parsing is strict: "10.0.0.1/8" is refused rather than silently widened to 10.0.0.0/8. The
+    message names the entry by position, never by value, and starts with `setting` if given.
+    """
     items = value.split(",") if isinstance(value, str) else list(value)
     networks: list[IPNetwork] = []
-    for raw in items:
+    for position, raw in enumerate(items, start=1):
+        if isinstance(raw, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(raw)
+            continue
         item = raw.strip()
         if not item:
             continue
         try:
             networks.append(ipaddress.ip_network(item))
-        except ValueError as exc:
-            # strict parsing: "10.0.0.1/8" is refused rather than silently widened to 10.0.0.0/8
+        except ValueError:
+            prefix = f"{setting}: " if setting else ""
             raise ValueError(
-                f"{SETTING}: {item!r} is not a network ({exc}); expected comma-separated CIDRs "
-                "such as 127.0.0.1/32,10.0.0.0/8"
+                f"{prefix}entry {position} is not a network in CIDR form (e.g. 10.0.0.0/8 or 192.0.2.7)"
             ) from None
     return tuple(networks)
 

@@ -11,7 +11,6 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from signalway.webhook_targets import parse_networks
 from worker.activities import Activities
 from worker.metrics import WorkerMetrics
 from worker.resume import ResumeActivities
@@ -47,7 +46,7 @@ def build_worker(
         deps.redis, deps.http, resume_secret=secret,
         webhook_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
         public_url=settings.public_url,
-        allowed_networks=parse_networks(settings.webhook_allowed_networks), metrics=metrics,
+        allowed_networks=settings.webhook_networks, metrics=metrics,
     )
     triggers = TriggerActivities(deps.redis, metrics)
     return Worker(

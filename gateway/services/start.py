@@ -28,7 +28,7 @@ from gateway.errors import (
 from gateway.routing import validate
 from gateway.services.idempotency import derived_id, fingerprint
 from signalway import search_attributes as sa
-from signalway.webhook_targets import WebhookTargetRefused, parse_networks, resolve_target
+from signalway.webhook_targets import WebhookTargetRefused, resolve_target
 from workflows.registry import CONVERSATION_TYPES, TYPES
 
 # Memo keys: the fingerprint of the request that started a run (an Idempotency-Key retry
@@ -91,7 +91,7 @@ async def check_webhooks(svc: Services, arg: Any) -> None:
         url = arg.get(name) if isinstance(arg, dict) else getattr(arg, name, None)
         if isinstance(url, str):
             try:
-                await resolve_target(url, parse_networks(svc.settings.webhook_allowed_networks))
+                await resolve_target(url, svc.settings.webhook_networks)
             except WebhookTargetRefused as exc:
                 raise WebhookUrlNotAllowed(str(exc), errors=[{"loc": [name], "msg": exc.reason}]) from None
 
