@@ -29,10 +29,9 @@ from gateway.errors import (
 )
 from gateway.middleware import (
     AdmissionMiddleware,
-    BodyLimitMiddleware,
-    HeaderLimitMiddleware,
     Metrics,
     RequestContextMiddleware,
+    RequestLimitsMiddleware,
 )
 from gateway.routes import durable, events, resume, runs, system, tokens, updates
 from gateway.settings import GatewaySettings
@@ -127,12 +126,12 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             Middleware(StreamSendMiddleware),
             Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log, telemetry=telemetry,
                        tracer=tracer),
-            # Before anything reads a header: oversized ones get their 431 (with a request id).
-            Middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes),
+            # Before anything reads a header or the body: oversized ones get their 431/413 (with a request id).
+            Middleware(RequestLimitsMiddleware, max_header_bytes=settings.max_header_bytes,
+                       max_body_bytes=settings.max_body_bytes),
             Middleware(AdmissionMiddleware, max_in_flight=settings.max_in_flight, max_queued=settings.max_queued,
                        queue_timeout=settings.queue_timeout_seconds, per_principal=settings.max_in_flight_per_principal,
                        request_timeout=settings.request_timeout, metrics=metrics),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(StreamSlotsMiddleware),
             Middleware(KeyRefreshMiddleware),
         ],

@@ -179,19 +179,32 @@ def _route_template(scope: Scope) -> str:
     return getattr(route, "path_format", None) or "<unmatched>"
 
 
-class BodyLimitMiddleware:
-    """Refuses bodies over `max_bytes` with a 413 problem, whether or not Content-Length is sent."""
+class RequestLimitsMiddleware:
+    """Refuses headers over `max_header_bytes` in all (431) and bodies over `max_body_bytes`
+    (413), whether or not Content-Length is sent, before any slot or handler is spent on them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    uvicorn's default parser (httptools) sets no header limit of its own, so without this a
+    request with megabytes of headers would be served.
+    """
+
+    def __init__(self, app: ASGIApp, max_header_bytes: int, max_body_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # As on the wire: name, ": ", value, CRLF.
+        size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if size > self.max_header_bytes:
+            problem = RequestHeaderFieldsTooLarge(
+                f"Request headers are limited to {self.max_header_bytes} bytes in all.")
+            await render(problem, scope["path"])(scope, receive, send)
+            return
         length = Headers(scope=scope).get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             await render(self._too_large(), scope["path"])(scope, receive, send)
             return
         seen = 0
@@ -201,7 +214,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > self.max_body_bytes:
                     # Raised inside the endpoint's body read: the exception handlers render it.
                     raise self._too_large()
             return message
@@ -209,31 +222,7 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
     def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
-
-
-class HeaderLimitMiddleware:
-    """Refuses requests whose headers total over `max_bytes` with a 431 problem.
-
-    uvicorn's default parser (httptools) sets no limit of its own, so without this a
-    request with megabytes of headers would be served.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # As on the wire: name, ": ", value, CRLF.
-        size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
-        if size > self.max_bytes:
-            problem = RequestHeaderFieldsTooLarge(f"Request headers are limited to {self.max_bytes} bytes in all.")
-            await render(problem, scope["path"])(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        return PayloadTooLarge(f"Request bodies are limited to {self.max_body_bytes} bytes.")
 
 
 class AdmissionMiddleware:

@@ -142,7 +142,7 @@ def _gateway(args: argparse.Namespace) -> int:
         # The client address is worked out by gateway.client_address from
         # SIGNALWAY_TRUSTED_PROXIES; uvicorn's would trust X-Forwarded-For from loopback.
         proxy_headers=False,
-        # httptools (the default here) has no header limit and HeaderLimitMiddleware answers
+        # httptools (the default here) has no header limit and RequestLimitsMiddleware answers
         # 431; if h11 runs, this bounds what it buffers, with room for the request line.
         h11_max_incomplete_event_size=settings.max_header_bytes + 16 * 1024,
         timeout_graceful_shutdown=10,
