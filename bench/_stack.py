@@ -21,12 +21,17 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/, not the repo, on sys.path
@@ -246,3 +251,16 @@ def write_json(path: str | None, figures: dict[str, object]) -> None:
     """`--json PATH`: the run's figures as one JSON document (nothing without a path)."""
     if path:
         Path(path).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+
+
+async def serve_webhook_receiver(hook: Callable[[Request], Awaitable[Response]], port: int) -> uvicorn.Server:
+    """A local webhook receiver (`POST /hook` → `hook`) on 127.0.0.1:`port`, once it accepts connections."""
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off", access_log=False))
+    asyncio.get_running_loop().create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            return server
+        await asyncio.sleep(0.05)
+    raise BenchError("the webhook receiver did not start")

@@ -40,23 +40,21 @@ from datetime import UTC, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-import uvicorn
 from _stack import (
     BenchError,
     Stack,
     add_stack_args,
     free_port,
     percentile,
+    serve_webhook_receiver,
     stack_from_args,
     write_json,
 )
 from rich.console import Console
 from rich.table import Table
 from standardwebhooks import Webhook
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -110,18 +108,6 @@ class Receiver:
         payload = json.loads(body)
         self.urls.setdefault(payload["run_id"], payload["resume_workflow_url"])
         return Response(status_code=204)
-
-
-async def serve(receiver: Receiver, port: int) -> uvicorn.Server:
-    app = Starlette(routes=[Route("/hook", receiver.hook, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", access_log=False))
-    asyncio.get_running_loop().create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            return server
-        await asyncio.sleep(0.05)
-    raise BenchError("the webhook receiver did not start")
 
 
 # -- setup ---------------------------------------------------------------------------------
@@ -365,7 +351,7 @@ class Outcome:
 async def bench(stack: Stack, args: argparse.Namespace, secret: str | None) -> Outcome:
     port = free_port()
     receiver = Receiver(url=f"http://127.0.0.1:{port}/hook", secret=secret)
-    server = await serve(receiver, port)
+    server = await serve_webhook_receiver(receiver.hook, port)
     client = await Client.connect(stack.temporal_address, namespace=stack.namespace) \
         if stack.temporal_address else None
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)

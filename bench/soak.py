@@ -52,22 +52,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import uvicorn
 from _stack import (
     BenchError,
     Stack,
     add_stack_args,
     free_port,
     percentile,
+    serve_webhook_receiver,
     stack_from_args,
     write_json,
 )
 from rich.console import Console
 from rich.table import Table
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 RUNS = "/api/v1/workflows/runs"
@@ -196,18 +194,6 @@ class Receiver:
         self.urls.setdefault(run_id, payload["resume_workflow_url"])
         self.waiter(run_id).set()
         return Response(status_code=204)
-
-
-async def serve(receiver: Receiver, port: int) -> uvicorn.Server:
-    app = Starlette(routes=[Route("/hook", receiver.hook, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", access_log=False))
-    asyncio.get_running_loop().create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            return server
-        await asyncio.sleep(0.05)
-    raise BenchError("the webhook receiver did not start")
 
 
 # -- the soak --------------------------------------------------------------------------------
@@ -596,7 +582,7 @@ async def cleanup(http: httpx.AsyncClient, out: Outcome) -> None:
 async def soak(stack: Stack, args: argparse.Namespace) -> Outcome:
     receiver = Receiver()
     port = free_port()
-    server = await serve(receiver, port)
+    server = await serve_webhook_receiver(receiver.hook, port)
     limits = httpx.Limits(max_connections=args.streams + 200, max_keepalive_connections=64)
     try:
         async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.headers, timeout=30,
