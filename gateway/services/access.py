@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.adapters.temporal import Description, RunFacts, is_open
+from gateway.adapters.temporal import Description, RunFacts
 from gateway.adapters.visibility import all_of, equals
 from gateway.auth import Principal
 from gateway.deps import Services
@@ -83,14 +83,6 @@ async def describe(svc: Services, who: Principal, workflow_id: str, run_id: str 
         raise not_found(workflow_id, run_id) from None
     if not can_see(who, svc.temporal.facts_of(desc)):
         raise not_found(workflow_id, run_id)
-    return desc
-
-
-async def describe_open(svc: Services, who: Principal, workflow_id: str, run_id: str | None,
-                        closed: type[Exception] | None = None) -> Description:
-    desc = await describe(svc, who, workflow_id, run_id)
-    if closed is not None and not is_open(desc.status):
-        raise closed
     return desc
 
 
