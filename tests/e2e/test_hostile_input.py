@@ -41,6 +41,7 @@ ROUTES: dict[str, Build] = {
     "event-prefix-send": lambda ids, v: (f"/v1/events/prefix/{ids['key']}/send", v),
     "post-update": lambda ids, v: (f"{WORKFLOWS}/runs/{ids['rid']}/updates",
                                    b'{"type":"hostile","details":{"n":' + v + b"}}"),
+    "stream-token": lambda ids, v: (f"{run_path(ids['wid'], ids['rid'])}/stream-token", b'{"ttl_seconds":' + v + b"}"),
     "resume": lambda ids, v: ("/public/send-user-signal/" + ids["signal_id"], b'{"variables":{"x":' + v + b"}}"),
 }
 
