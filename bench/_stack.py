@@ -5,7 +5,7 @@
 
 `local_stack()` starts, on free ports in a temp dir: the Temporal dev server (headless, SQLite
 with WAL pragmas, Signalway's search attributes, and its HTTP API on `--http-port`), Redis
-(no persistence), one worker (`python -m worker`) and one gateway (`python -m signalway
+(no persistence; or a Redis Cluster with `--redis cluster`), one worker (`python -m worker`) and one gateway (`python -m signalway
 gateway`); it waits for the gateway's /readyz and stops everything, in reverse order, at the
 end. Nothing here is used by the tests.
 """
@@ -42,6 +42,7 @@ from signalway.localstack import (  # noqa: E402
     StackError,
     free_port,
     start_redis,
+    start_redis_cluster,
     start_temporal,
 )
 from signalway.tokens import mint  # noqa: E402
@@ -124,11 +125,14 @@ def wait_ready(url: str, processes: list[ManagedProcess], timeout: float = 90) -
 
 
 @contextmanager
-def local_stack(*, keep: bool = False, log: bool = True, gateway_workers: int = 1) -> Iterator[Stack]:
+def local_stack(*, keep: bool = False, log: bool = True, gateway_workers: int = 1,
+                redis: str = "single") -> Iterator[Stack]:
     """Temporal + Redis + worker + gateway on free ports; all stopped on exit.
 
     `keep` leaves the temp dir (logs, SQLite file) behind for a look afterwards;
-    `gateway_workers` runs `signalway gateway --workers N` (N processes on one port).
+    `gateway_workers` runs `signalway gateway --workers N` (N processes on one port);
+    `redis="cluster"` puts a Redis Cluster (3 primaries, a replica each) in place of the
+    single Redis.
     """
     data_dir = Path(tempfile.mkdtemp(prefix="signalway-bench-"))
     processes: list[ManagedProcess] = []
@@ -137,7 +141,6 @@ def local_stack(*, keep: bool = False, log: bool = True, gateway_workers: int = 
     secret = secrets.token_urlsafe(48)  # 64 characters, well over the 32 bytes HS256 needs
     env = {
         "SIGNALWAY_TEMPORAL_ADDRESS": f"{host}:{temporal_port}",
-        "SIGNALWAY_REDIS_URL": f"redis://{host}:{redis_port}/0",
         "SIGNALWAY_JWT_SECRET": secret,
         "SIGNALWAY_API_KEYS": json.dumps({}),
         "SIGNALWAY_HOST": host,
@@ -155,7 +158,15 @@ def local_stack(*, keep: bool = False, log: bool = True, gateway_workers: int = 
         # start_temporal takes --http-port: Temporal's own HTTP API is a comparison point.
         processes.append(start_temporal(data_dir / "temporal", port=temporal_port, ui_port=None,
                                         http_port=http_port, host=host, timeout=90))
-        processes.append(start_redis(data_dir / "redis", port=redis_port, host=host, persistent=False))
+        if redis == "cluster":
+            cluster = start_redis_cluster(data_dir / "redis-cluster")
+            processes.extend(cluster.processes.values())
+            env["SIGNALWAY_REDIS_URL"] = cluster.url
+        else:
+            processes.append(start_redis(data_dir / "redis", port=redis_port, host=host, persistent=False))
+            env["SIGNALWAY_REDIS_URL"] = f"redis://{host}:{redis_port}/0"
+        if log:
+            print(f"Redis: {env['SIGNALWAY_REDIS_URL']}", file=sys.stderr)
         python = sys.executable
         processes.append(ManagedProcess("worker", [python, "-m", "worker"], env=env,
                                         log_path=data_dir / "worker.log", cwd=ROOT))
@@ -196,6 +207,8 @@ def add_stack_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--keep", action="store_true", help="keep the local stack's temp dir (logs)")
     group.add_argument("--gateway-workers", type=int, default=1,
                        help="gateway processes of the local stack (`signalway gateway --workers N`)")
+    group.add_argument("--redis", choices=("single", "cluster"), default="single",
+                       help="the local stack's Redis: one server, or a Redis Cluster of 3 primaries with a replica each")
     group.add_argument("--json", metavar="PATH", default=None, help="also write the figures to PATH as JSON")
 
 
@@ -211,7 +224,8 @@ def stack_from_args(args: argparse.Namespace) -> Iterator[Stack]:
                     namespace=args.namespace)
         return
     with ExitStack() as stack:
-        yield stack.enter_context(local_stack(keep=args.keep, gateway_workers=args.gateway_workers))
+        yield stack.enter_context(local_stack(keep=args.keep, gateway_workers=args.gateway_workers,
+                                              redis=args.redis))
 
 
 async def create_durable(stack: Stack, workflow_type: str, inputs: list[dict[str, object]], *,

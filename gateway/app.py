@@ -41,7 +41,7 @@ from gateway.telemetry import GatewayTelemetry
 from signalway import tracing
 from signalway.resume import ResumeStore
 from signalway.temporal import connect
-from signalway.triggers import TriggerStore
+from signalway.triggers import TriggerStore, check_layout_at_start
 from signalway.updates import UpdateStore
 
 log = logging.getLogger("signalway.gateway")
@@ -85,7 +85,10 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             status, new_run_id = await temporal.wait_closed(workflow_id, run_id)
             return RunClosed(status, new_run_id)
 
-        hub = UpdatesHub(redis.redis, wait_closed=wait_closed, buffer=settings.stream_buffer, telemetry=telemetry)
+        triggers = TriggerStore(redis.redis, shards=settings.trigger_buckets)
+        await check_layout_at_start(triggers, log)
+        hub = UpdatesHub(redis.redis, wait_closed=wait_closed, buffer=settings.stream_buffer, telemetry=telemetry,
+                         node_client=redis.node_client)
         await hub.start()
         auth = Authenticator(settings)
         await auth.start()  # the identity provider's keys, when SIGNALWAY_JWT_JWKS_URL is set
@@ -105,7 +108,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             updates=UpdateStore(redis.redis, max_per_run=settings.updates_max_per_run,
                                 ttl_seconds=settings.updates_ttl_seconds),
             resume=ResumeStore(redis.redis),
-            triggers=TriggerStore(redis.redis),
+            triggers=triggers,
             streams=streams,
             event_streams=event_streams,
         )

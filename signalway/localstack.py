@@ -1,4 +1,4 @@
-"""Starting the real backing services locally: a Temporal dev server and a Redis server.
+"""Starting the real backing services locally: a Temporal dev server, a Redis server, a Redis Cluster.
 
 Used by `signalway dev` and by the test session, so both run exactly the same processes.
 """
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from signalway import search_attributes
@@ -196,3 +197,98 @@ def start_redis(
     process = redis_process(data_dir, port=port, host=host, persistent=persistent)
     wait_port(host, port, timeout=timeout, process=process)
     return process
+
+
+@dataclass
+class LocalCluster:
+    """A Redis Cluster of real redis-server processes on loopback (tests and benchmarks)."""
+
+    ports: list[int]  # primaries first, then their replicas in the same order
+    processes: dict[int, ManagedProcess]
+    argv: dict[int, list[str]]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    def kill(self, port: int) -> None:
+        """SIGKILL one node (a crash: no shutdown, no last words to its peers)."""
+        self.processes[port].popen.kill()
+        self.processes[port].stop()
+
+    def restart(self, port: int) -> None:
+        """Start a killed node again with its data (it rejoins; a failed-over primary as a replica)."""
+        old = self.processes[port]
+        self.processes[port] = ManagedProcess(old.name, self.argv[port], log_path=old.log_path, die_with_parent=True)
+        wait_port("127.0.0.1", port, timeout=30, process=self.processes[port])
+
+
+def redis_cluster_node(data_dir: Path, *, port: int, bus_port: int, node_timeout_ms: int) -> list[str]:
+    """The command line of one cluster-enabled redis-server (AOF on, fsync per write: a restarted
+    node keeps what it acknowledged), not yet part of any cluster."""
+    node_dir = data_dir / str(port)
+    node_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(node_dir), "--save", "",
+        "--protected-mode", "yes", "--daemonize", "no", "--cluster-enabled", "yes",
+        "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(node_timeout_ms),
+        "--cluster-port", str(bus_port),
+        "--appendonly", "yes", "--appendfsync", "always",
+    ]
+    return argv
+
+
+def start_redis_cluster(data_dir: Path, *, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 1000,
+                        timeout: float = 60) -> LocalCluster:
+    """`primaries` primaries sharing the 16384 slots, each with `replicas` replicas, ready
+    (every slot served, every replica in sync) when this returns."""
+    import redis  # the sync client: this runs before any event loop, as `redis-cli --cluster create` would
+
+    ports = [free_port() for _ in range(primaries * (1 + replicas))]
+    cluster = LocalCluster(ports=ports, processes={}, argv={})
+    bus_ports = {port: free_port() for port in ports}
+    try:
+        for port in ports:
+            argv = cluster.argv[port] = redis_cluster_node(data_dir, port=port, bus_port=bus_ports[port],
+                                                           node_timeout_ms=node_timeout_ms)
+            cluster.processes[port] = ManagedProcess(f"redis-{port}", argv, log_path=data_dir / str(port) / "redis.log",
+                                                     die_with_parent=True)
+        for port in ports:
+            wait_port("127.0.0.1", port, timeout=timeout, process=cluster.processes[port])
+        nodes = {port: redis.Redis(host="127.0.0.1", port=port) for port in ports}
+        ids = {port: _text(nodes[port].cluster("MYID")) for port in ports}
+        for i, port in enumerate(ports[:primaries]):
+            first, last = 16384 * i // primaries, 16384 * (i + 1) // primaries - 1
+            nodes[port].cluster("ADDSLOTSRANGE", first, last)
+        for port in ports[1:]:
+            nodes[ports[0]].cluster("MEET", "127.0.0.1", port, bus_ports[port])
+        _until(lambda: all(len(n.cluster("NODES")) == len(ports)
+                           for n in nodes.values()), timeout, "the nodes to meet")
+        for j, port in enumerate(ports[primaries:]):
+            nodes[port].cluster("REPLICATE", ids[ports[j % primaries]])
+        _until(lambda: all(n.cluster("INFO").get("cluster_state") == "ok"
+                           for n in nodes.values()), timeout, "every slot to be served")
+        _until(lambda: all(nodes[port].info("replication").get("master_link_status") == "up"
+                           for port in ports[primaries:]), timeout, "the replicas to sync")
+        for client in nodes.values():
+            client.close()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise StackError(f"Redis Cluster: timed out waiting for {what}")
+        time.sleep(0.05)

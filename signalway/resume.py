@@ -27,8 +27,9 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
+
+from signalway.redis_connect import RedisClient
 
 PATH_PREFIX = "/public/send-user-signal/"
 # Records outlive their deadline a while, so a late caller hears "expired" (410), not "unknown".
@@ -143,7 +144,7 @@ def _ttl(deadline_ms: int | None) -> int:
 
 
 class ResumeStore:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._resume = redis.register_script(_RESUME)
         self._revert = redis.register_script(_REVERT)

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from signalway.redis_connect import is_cluster_url, parse_cluster, parse_sentinel
 from signalway.webhook_targets import IPNetwork, parse_networks
 
 
@@ -26,7 +27,18 @@ class CommonSettings(BaseSettings):
     )
     temporal_tls: bool = Field(False, description="Connect to Temporal over TLS.")
     task_queue: str = Field("signalway", description="Task queue the workers poll.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (updates, triggers).")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis URL (updates, triggers, resume steps, idempotency keys): `redis://`, `rediss://`, "
+        "`redis+sentinel://h1:26379,h2:26379/mymaster/0`, or a Redis Cluster (≥ 7) as "
+        "`redis+cluster://h1:6379,h2:6379` (`rediss+cluster://` over TLS).",
+    )
+    trigger_shards: int | None = Field(
+        None, ge=1, le=1024,
+        description="Buckets each project's event triggers are spread over (each its own cluster slot). Unset: 16 on "
+        "a Redis Cluster, 1 otherwise. Fixed for the life of the data: a process configured with another count "
+        "than the one Redis recorded refuses to start.",
+    )
     log_level: str = Field("INFO", description="Log level for Signalway's loggers.")
     log_format: Literal["text", "json"] = Field(
         "text", description="`text`: one readable line per record (for a terminal); `json`: one JSON object "
@@ -50,6 +62,24 @@ class CommonSettings(BaseSettings):
     def _networks_parse(cls, value: str) -> str:
         parse_networks(value)  # raises a ValueError naming the bad entry
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, value: str) -> str:
+        if is_cluster_url(value):
+            parse_cluster(value)  # raises a ValueError naming what is wrong
+        elif value.split("://", 1)[0] in ("redis+sentinel", "rediss+sentinel"):
+            parse_sentinel(value)
+        elif value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("expected a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL")
+        return value
+
+    @property
+    def trigger_buckets(self) -> int:
+        """`trigger_shards`, or its default for the kind of Redis `redis_url` names."""
+        if self.trigger_shards is not None:
+            return self.trigger_shards
+        return 16 if is_cluster_url(self.redis_url) else 1
 
     @cached_property
     def webhook_networks(self) -> tuple[IPNetwork, ...]:

@@ -8,7 +8,9 @@ Per run, in the same Redis Cluster slot (the run id is the hash tag):
 - `signalway:updates-dedupe:{<run_id>}` — sorted set of publish keys (score = the id they
   got), trimmed with the messages: a publish that names a key already there stores nothing
   and answers the first id, so an activity retry or a client retry never publishes twice;
-- channel `signalway:updates-ch:{<run_id>}` — every stored message is published there.
+- channel `signalway:updates-ch:{<run_id>}` — every stored message is published there: with
+  PUBLISH on a single Redis, with SPUBLISH on a cluster (sharded pub/sub: the message goes
+  to the shard that owns the run's slot, not to every node).
 
 A Lua script assigns the id and the timestamp and stores and publishes in one step, so ids
 are gapless and increasing, timestamps are strictly increasing per run (a client resuming
@@ -23,7 +25,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from signalway.redis_connect import RedisClient
 
 MAX_PER_RUN = 1000
 TTL_SECONDS = 90 * 24 * 3600
@@ -48,7 +52,8 @@ def channel(run_id: str) -> str:
 CHANNEL_PREFIX = "signalway:updates-ch:{"
 
 # KEYS: meta, updates, dedupe. ARGV: channel, now_ms, max_per_run, ttl_seconds, body (a JSON
-# object without id and timestamp), publish key ('' for none). Returns the message's id.
+# object without id and timestamp), publish key ('' for none), PUBLISH | SPUBLISH. Returns the
+# message's id.
 _PUBLISH = """
 if ARGV[6] ~= '' then
   local earlier = redis.call('ZSCORE', KEYS[3], ARGV[6])
@@ -69,7 +74,7 @@ if ARGV[6] ~= '' then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', seq - tonumber(ARGV[3]))
   redis.call('EXPIRE', KEYS[3], ARGV[4])
 end
-redis.call('PUBLISH', ARGV[1], record)
+redis.call(ARGV[7], ARGV[1], record)
 return seq
 """
 
@@ -88,8 +93,9 @@ class Message:
 
 
 class UpdateStore:
-    def __init__(self, redis: aioredis.Redis, *, max_per_run: int = MAX_PER_RUN, ttl_seconds: int = TTL_SECONDS):
+    def __init__(self, redis: RedisClient, *, max_per_run: int = MAX_PER_RUN, ttl_seconds: int = TTL_SECONDS):
         self._redis = redis
+        self._publish_command = "SPUBLISH" if isinstance(redis, RedisCluster) else "PUBLISH"
         self.max_per_run = max_per_run
         self.ttl_seconds = ttl_seconds
         self._publish = redis.register_script(_PUBLISH)
@@ -121,7 +127,8 @@ class UpdateStore:
         )
         seq = await self._publish(
             keys=[meta_key(run_id), updates_key(run_id), dedupe_key(run_id)],
-            args=[channel(run_id), int(time.time() * 1000), self.max_per_run, self.ttl_seconds, body, key or ""],
+            args=[channel(run_id), int(time.time() * 1000), self.max_per_run, self.ttl_seconds, body, key or "",
+                  self._publish_command],
         )
         return int(seq)
 

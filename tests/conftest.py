@@ -1,4 +1,5 @@
-"""The test session's real services: a Temporal dev server and a Redis server on free ports.
+"""The test session's real services: a Temporal dev server and a Redis server on free ports (and a
+Redis Cluster for the tests that ask for one).
 
 Started once per session, stopped at the end. Nothing is mocked.
 """
@@ -12,7 +13,14 @@ import pytest
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
-from signalway.localstack import ManagedProcess, free_port, start_redis, start_temporal
+from signalway.localstack import (
+    LocalCluster,
+    ManagedProcess,
+    free_port,
+    start_redis,
+    start_redis_cluster,
+    start_temporal,
+)
 from signalway.settings import CommonSettings
 from signalway.temporal import connect
 from tests.helpers.stack import Stack
@@ -34,6 +42,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for process in reversed(processes):
             process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real Redis Cluster (3 primaries, each with a replica), for the tests that ask for it."""
+    cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

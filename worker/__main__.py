@@ -16,6 +16,7 @@ from signalway.redis_connect import close as close_redis
 from signalway.redis_connect import connect
 from signalway.temporal import connect as connect_temporal
 from signalway.temporal import metrics_runtime
+from signalway.triggers import TriggerStore, check_layout_at_start
 from worker.build import WorkerDeps, build_worker
 from worker.settings import WorkerSettings
 
@@ -30,6 +31,7 @@ async def run(settings: WorkerSettings) -> None:
     redis = connect(settings.redis_url)
     http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     try:
+        await check_layout_at_start(TriggerStore(redis, shards=settings.trigger_buckets), log)
         worker = build_worker(client, WorkerDeps(redis=redis, http=http), settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

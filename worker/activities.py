@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import redis.asyncio as aioredis
 from temporalio import activity
 
+from signalway.redis_connect import RedisClient
 from signalway.updates import UpdateStore
 from workflows._common import PUBLISH_UPDATE_ACTIVITY, PublishUpdateInput
 from workflows.content_ingestion import (
@@ -17,7 +17,7 @@ from workflows.content_ingestion import (
 
 
 class Activities:
-    def __init__(self, redis: aioredis.Redis, *, max_per_run: int, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, *, max_per_run: int, ttl_seconds: int) -> None:
         self._updates = UpdateStore(redis, max_per_run=max_per_run, ttl_seconds=ttl_seconds)
 
     @activity.defn(name=PUBLISH_UPDATE_ACTIVITY)

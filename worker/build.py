@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
-import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
+from signalway.redis_connect import RedisClient
 from worker.activities import Activities
 from worker.metrics import WorkerMetrics
 from worker.resume import ResumeActivities
@@ -21,7 +21,7 @@ from workflows.registry import WORKFLOWS
 
 @dataclass
 class WorkerDeps:
-    redis: aioredis.Redis
+    redis: RedisClient
     http: httpx.AsyncClient
 
 
@@ -48,7 +48,7 @@ def build_worker(
         public_url=settings.public_url,
         allowed_networks=settings.webhook_networks, metrics=metrics,
     )
-    triggers = TriggerActivities(deps.redis, metrics)
+    triggers = TriggerActivities(deps.redis, metrics, shards=settings.trigger_buckets)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,

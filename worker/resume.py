@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
-import redis.asyncio as aioredis
 from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from signalway import tracing
+from signalway.redis_connect import RedisClient
 from signalway.resume import ResumeStore, resume_url, token_for
 from signalway.times import rfc3339_ms
 from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
@@ -41,7 +41,7 @@ def _not_configured(name: str) -> ApplicationError:
 
 
 class ResumeActivities:
-    def __init__(self, redis: aioredis.Redis, http: httpx.AsyncClient, *, resume_secret: bytes | None,
+    def __init__(self, redis: RedisClient, http: httpx.AsyncClient, *, resume_secret: bytes | None,
                  webhook_secret: str | None, public_url: str,
                  allowed_networks: Sequence[IPNetwork] = (), metrics: WorkerMetrics | None = None) -> None:
         self._store = ResumeStore(redis)

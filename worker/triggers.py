@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import redis.asyncio as aioredis
 from temporalio import activity
 
+from signalway.redis_connect import RedisClient
 from signalway.triggers import TriggerStore, invalid_event_key
 from worker.metrics import WorkerMetrics
 from workflows.event_wait import (
@@ -25,8 +25,8 @@ def _us(value: datetime) -> int:
 
 
 class TriggerActivities:
-    def __init__(self, redis: aioredis.Redis, metrics: WorkerMetrics | None = None) -> None:
-        self._store = TriggerStore(redis)
+    def __init__(self, redis: RedisClient, metrics: WorkerMetrics | None = None, *, shards: int = 1) -> None:
+        self._store = TriggerStore(redis, shards=shards)
         self._metrics = metrics
 
     @activity.defn(name=REGISTER_TRIGGER_ACTIVITY)
@@ -51,7 +51,9 @@ class TriggerActivities:
     @activity.defn(name=SETTLE_TRIGGER_ACTIVITY)
     async def settle(self, input: SettleTriggerInput) -> None:
         payload = json.dumps(input.payload) if input.status == "received" else ""
-        outcome = await self._store.settle(input.project, input.trigger_id, input.status, error=input.error or "",
-                                           payload=payload)
+        # A run from before the step passed its event key settles without one: the store
+        # then asks every bucket where the trigger is.
+        outcome = await self._store.settle(input.project, input.trigger_id, input.status, event_key=input.event_key,
+                                           error=input.error or "", payload=payload)
         if outcome == "ok" and self._metrics is not None:
             self._metrics.trigger(input.status)

@@ -6,17 +6,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.adapters.telemetry import TimedRedis
+from gateway.adapters.telemetry import TimedRedis, TimedRedisCluster
 from gateway.adapters.temporal import RunFacts
 from gateway.errors import BackendUnavailable
 from gateway.telemetry import GatewayTelemetry
-from signalway.redis_connect import close, connect
+from signalway.redis_connect import RedisClient, close, connect, is_cluster_url, parse_cluster
 
 # Failures of a Redis call that mean "Redis is not answering": 503 with retry advice,
 # mapped once by the app's exception handlers rather than at every call.
@@ -26,11 +26,25 @@ REDIS_TIMEOUTS: tuple[type[Exception], ...] = (RedisTimeoutError,)
 RUN_INDEX_TTL_SECONDS = 90 * 24 * 3600
 _RUN_KEY = "signalway:run:{run_id}"
 
+# Single-key steps as scripts rather than MULTI/WATCH, so they run the same on a cluster.
+# KEYS: the claim. ARGV: its fingerprint. Deletes it only if it is still that fingerprint.
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# KEYS: the window's counter. ARGV: the window's length. Returns the count so far.
+_COUNT_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
 
 class RedisService:
-    def __init__(self, redis: aioredis.Redis, *, retry_after_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, *, retry_after_seconds: int,
+                 node_options: dict[str, Any] | None = None) -> None:
         self.redis = redis
+        self._node_options = node_options or {}
         self._retry_after = retry_after_seconds
+        self._release = redis.register_script(_RELEASE)
+        self._count_hit = redis.register_script(_COUNT_HIT)
 
     @classmethod
     def from_url(cls, url: str, *, retry_after_seconds: int, timeout: float = 2,
@@ -39,12 +53,21 @@ class RedisService:
         # not a request hanging for the client's whole patience.
         # A connection idle for a second is PINGed before use, so one left broken by a Redis
         # restart is replaced instead of failing the next command sent on it.
-        client = connect(url, redis_class=TimedRedis, socket_connect_timeout=min(timeout, 1), socket_timeout=timeout,
-                         health_check_interval=1)
+        options: dict[str, Any] = {"socket_connect_timeout": min(timeout, 1), "socket_timeout": timeout}
+        client = connect(url, redis_class=TimedRedis, cluster_class=TimedRedisCluster, health_check_interval=1,
+                         **options)
         if telemetry is not None:
             # Every command of this client, the stores' included, is timed (gateway.adapters.telemetry).
-            cast(TimedRedis, client).telemetry = telemetry
-        return cls(client, retry_after_seconds=retry_after_seconds)
+            cast(TimedRedis | TimedRedisCluster, client).telemetry = telemetry
+        if is_cluster_url(url):
+            address = parse_cluster(url)
+            options.update(username=address.username, password=address.password, ssl=address.tls)
+        return cls(client, retry_after_seconds=retry_after_seconds, node_options=options)
+
+    def node_client(self, host: str, port: int) -> aioredis.Redis:
+        """A client of one cluster node, with the cluster's credentials, TLS and deadlines (the
+        updates hub's sharded subscriptions)."""
+        return aioredis.Redis(host=host, port=port, **self._node_options)
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -81,20 +104,12 @@ class RedisService:
     async def release(self, key: str, fingerprint: str) -> None:
         """Forget a claim that led nowhere (the request failed), if it is still ours."""
         with self._errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                await pipe.watch(key)
-                if (await pipe.get(key)) == fingerprint.encode():
-                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.multi unannotated
-                    pipe.delete(key)
-                    await pipe.execute()
+            await self._release(keys=[key], args=[fingerprint])
 
     async def count_hit(self, key: str, *, ttl_seconds: int) -> int:
         """Count one hit in a fixed window keyed by `key`; the count so far."""
         with self._errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, ttl_seconds)
-                count, _ = await pipe.execute()
+            count = await self._count_hit(keys=[key], args=[ttl_seconds])
         return int(count)
 
     async def index_run(self, run_id: str, workflow_id: str, facts: RunFacts) -> None:

@@ -2,7 +2,7 @@
 
 Three hooks, each at the one place every call of its kind passes:
 
-- `TimedRedis`: the Redis client class the gateway connects with; every command (the stores'
+- `TimedRedis`/`TimedRedisCluster`: the Redis client classes the gateway connects with; every command (the stores'
   Lua scripts included) is timed by name. Pipelines and the updates subscription are not.
 - `TemporalCallTimer`: a Temporal client interceptor timing start, describe, count, query,
   update, cancel and terminate calls. A history long poll (watching a run for its close) is
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 import temporalio.client
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -38,19 +39,20 @@ if TYPE_CHECKING:
 TRACER_HEADER = "_tracer-data"
 
 
-class TimedRedis(aioredis.Redis):
-    """A Redis client that reports each command's latency and failure to `telemetry`."""
+class _TimedCommands:
+    """Reports each command's latency and failure to `telemetry` (mixed into a client class)."""
 
     telemetry: GatewayTelemetry | None = None
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        run = super().execute_command  # type: ignore[misc]  # the client class this is mixed into has it
         telemetry = self.telemetry
         if telemetry is None:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # unannotated in redis-py
+            return await run(*args, **options)
         started = time.perf_counter()
         error: str | None = None
         try:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # unannotated in redis-py
+            return await run(*args, **options)
         except RedisTimeoutError:
             error = "timeout"
             raise
@@ -63,6 +65,14 @@ class TimedRedis(aioredis.Redis):
         finally:
             command = args[0] if args and isinstance(args[0], str) else "other"
             telemetry.redis_command(command, time.perf_counter() - started, error)
+
+
+class TimedRedis(_TimedCommands, aioredis.Redis):  # type: ignore[misc]  # redis-py's own bases disagree
+    """A Redis client whose commands are timed."""
+
+
+class TimedRedisCluster(_TimedCommands, RedisCluster):  # type: ignore[misc]  # redis-py's own bases disagree
+    """A Redis Cluster client whose commands are timed (each once, however many redirects it took)."""
 
 
 def _error_code(exc: BaseException) -> str:

@@ -1,6 +1,13 @@
-"""Live progress updates: one Redis subscription per gateway process, fanned out to its streams.
+"""Live progress updates: one Redis subscription set per gateway process, fanned out to its streams.
 
     Redis channel per run ──▶ one PubSub connection ──▶ UpdatesHub ──▶ bounded queue per stream
+                              (per shard primary on a
+                               cluster: SSUBSCRIBE)
+
+On a single Redis (or through Sentinel) one connection carries every subscription. On a
+Redis Cluster each run's channel is a shard channel (the run id is its hash tag), so the
+hub keeps one connection per primary that owns a streamed run, SSUBSCRIBEd there: fan-out
+scales with the shards, and a message never crosses the cluster bus to reach us.
 
 A stream subscribes to its run's channel (the hub confirms the subscription with Redis before
 the stream reads its backlog, so nothing published in between is missed), then reads the
@@ -8,6 +15,11 @@ backlog from the store, then takes live messages, skipping ids it already sent a
 any gap from the store. A stream whose queue is full is dropped with a final event instead of
 stalling the others or growing without bound. The hub also watches each streamed run for its
 close (one long poll per run, not per stream).
+
+When a connection breaks, stalls (PINGs unanswered) or its shard stops owning a channel (a
+failover or a resharding: the server unsubscribes us), the streams it carried end with a
+STREAM_INTERRUPTED event, and each client resumes from its Last-Event-ID: the backlog comes
+from the store on whichever node owns the run now, so nothing acknowledged is lost or repeated.
 """
 
 from __future__ import annotations
@@ -22,11 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sse_starlette import ServerSentEvent
 
 from gateway.telemetry import GatewayTelemetry
+from signalway.redis_connect import RedisClient
 from signalway.updates import CHANNEL_PREFIX, Message, channel
 
 log = logging.getLogger("signalway.gateway.updates")
@@ -102,24 +118,77 @@ class Subscriber:
     overflowed: bool = False
 
 
+NodeClient = Callable[[str, int], aioredis.Redis]
+
+
+def _plain_node_client(host: str, port: int) -> aioredis.Redis:
+    return aioredis.Redis(host=host, port=port)
+
+
+class _Link:
+    """One subscription connection and its reader task: the whole Redis, or one shard's primary."""
+
+    def __init__(self, name: str, pubsub: PubSub, *, sharded: bool, owner: aioredis.Redis | None) -> None:
+        self.name = name
+        self.pubsub = pubsub
+        self.sharded = sharded
+        self.owner = owner  # a node client made for this link, closed with it
+        self.channels: set[str] = set()
+        self.unsubscribing: dict[str, int] = {}  # our own unsubscribes whose answers are due
+        self.has_channels = asyncio.Event()
+        self.reader: asyncio.Task[None] | None = None
+
+    async def subscribe(self, name: str) -> None:
+        self.channels.add(name)
+        await (self.pubsub.ssubscribe(name) if self.sharded else self.pubsub.subscribe(name))
+        self.has_channels.set()  # after: the reader waits while the pubsub has no subscription
+
+    async def unsubscribe(self, name: str) -> None:
+        self.channels.discard(name)
+        self.unsubscribing[name] = self.unsubscribing.get(name, 0) + 1
+        await (self.pubsub.sunsubscribe(name) if self.sharded else self.pubsub.unsubscribe(name))
+
+    def expected_unsubscribe(self, name: str) -> bool:
+        """Whether an unsubscribe notice for `name` answers ours (else the server dropped it)."""
+        pending = self.unsubscribing.get(name, 0)
+        if pending <= 0:
+            return False
+        if pending == 1:
+            del self.unsubscribing[name]
+        else:
+            self.unsubscribing[name] = pending - 1
+        return True
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+        with contextlib.suppress(Exception):
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+        if self.owner is not None:
+            with contextlib.suppress(Exception):
+                await self.owner.aclose()
+
+
 class UpdatesHub:
-    def __init__(self, redis: aioredis.Redis, *, wait_closed: CloseWaiter, buffer: int = 256,
+    def __init__(self, redis: RedisClient, *, wait_closed: CloseWaiter, buffer: int = 256,
                  probe_every: float = 1.0, stall_after: float = 3.0,
-                 telemetry: GatewayTelemetry | None = None) -> None:
+                 telemetry: GatewayTelemetry | None = None, node_client: NodeClient = _plain_node_client) -> None:
         # Relay lag and slow-client drops for /metrics (gateway.telemetry); None: not measured.
         self._telemetry = telemetry
         self._probe_every = probe_every
         self._stall_after = stall_after
         self._redis = redis
+        self._node_client = node_client
         self._wait_closed = wait_closed
         self._buffer = buffer
-        self._pubsub = redis.pubsub()
+        self._links: dict[str, _Link] = {}
+        self._link_of: dict[str, _Link] = {}  # channel → the link subscribed to it
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._confirmed: dict[str, asyncio.Event] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
-        self._has_channels = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
 
     @staticmethod
     def frame(message: Message) -> bytes:
@@ -131,21 +200,24 @@ class UpdatesHub:
         return ServerSentEvent(data=json.dumps(message, separators=(",", ":"))).encode()
 
     async def start(self) -> None:
-        self._reader = asyncio.create_task(self._read(), name="updates-hub-reader")
+        """Nothing to do until a stream subscribes: links open on demand."""
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._reader, *self._watchers.values()) if t is not None]
-        for task in tasks:
+        watchers = list(self._watchers.values())
+        for task in watchers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+        await asyncio.gather(*watchers, return_exceptions=True)
+        for link in list(self._links.values()):
+            await link.close()
+        self._links.clear()
 
     # -- subscriptions -----------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def subscribe(self, workflow_id: str, run_id: str, *, confirm_timeout: float = 5) -> AsyncIterator[Subscriber]:
-        """Register a stream for a run; yields once Redis confirmed the channel subscription."""
+        """Register a stream for a run; yields once Redis confirmed the channel subscription
+        (or the subscription broke before that: the stream then reads its backlog and ends
+        with an interruption)."""
         sub = Subscriber(run_id=run_id, queue=Mailbox(self._buffer))
         name = channel(run_id)
         try:
@@ -154,8 +226,9 @@ class UpdatesHub:
                 subscribers.add(sub)
                 if name not in self._confirmed:
                     self._confirmed[name] = asyncio.Event()
-                    await self._pubsub.subscribe(name)
-                    self._has_channels.set()
+                    link = await self._link_for(name)
+                    self._link_of[name] = link
+                    await link.subscribe(name)
                     self._watchers[run_id] = asyncio.create_task(self._watch(workflow_id, run_id))
                 confirmed = self._confirmed[name]
             await asyncio.wait_for(confirmed.wait(), confirm_timeout)
@@ -168,12 +241,37 @@ class UpdatesHub:
                     if not remaining:
                         await self._drop_run(run_id)
 
+    async def _link_for(self, name: str) -> _Link:
+        """The link that carries `name`: the one connection, or the connection to the primary
+        that owns the channel's slot on a cluster (opened on first use)."""
+        if not isinstance(self._redis, RedisCluster):
+            key, host_port = "", None
+        else:
+            await self._redis.initialize()  # the slot map (a no-op once known)
+            node = self._redis.get_node_from_key(name)
+            if node is None:
+                raise RedisConnectionError(f"no Redis node serves the slot of {name}")
+            key, host_port = node.name, (node.host, int(node.port))
+        link = self._links.get(key)
+        if link is None:
+            if host_port is None:
+                assert isinstance(self._redis, aioredis.Redis)
+                link = _Link(key, self._redis.pubsub(), sharded=False, owner=None)
+            else:
+                owner = self._node_client(*host_port)
+                link = _Link(key, owner.pubsub(), sharded=True, owner=owner)
+            link.reader = asyncio.create_task(self._read(link), name=f"updates-hub-reader {key}".strip())
+            self._links[key] = link
+        return link
+
     async def _drop_run(self, run_id: str) -> None:
         self._subscribers.pop(run_id, None)
         name = channel(run_id)
-        if self._confirmed.pop(name, None) is not None:
+        self._confirmed.pop(name, None)
+        link = self._link_of.pop(name, None)
+        if link is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.unsubscribe(name)
+                await link.unsubscribe(name)
         watcher = self._watchers.pop(run_id, None)
         if watcher is not None:
             watcher.cancel()
@@ -192,13 +290,14 @@ class UpdatesHub:
 
     # -- background work -----------------------------------------------------------------
 
-    async def _read(self) -> None:
+    async def _read(self, link: _Link) -> None:
         loop = asyncio.get_running_loop()
         heard = probed = loop.time()
+        pubsub = link.pubsub
         while True:
-            if not self._pubsub.subscribed:
-                self._has_channels.clear()
-                await self._has_channels.wait()
+            if not pubsub.subscribed:
+                link.has_channels.clear()
+                await link.has_channels.wait()
                 heard = probed = loop.time()
                 continue
             try:
@@ -208,30 +307,30 @@ class UpdatesHub:
                 if now - heard > self._stall_after:
                     raise RedisTimeoutError(f"no answer from Redis for {now - heard:.1f}s")
                 if now - max(heard, probed) > self._probe_every:
-                    await asyncio.wait_for(self._pubsub.ping(), self._stall_after)
+                    await asyncio.wait_for(pubsub.ping(), self._stall_after)
                     probed = now
-                message = await self._pubsub.get_message(timeout=min(1.0, self._probe_every))
-            except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
-                log.warning("updates subscription lost: %s", exc)
-                await self._reset("Redis is unavailable; reconnect shortly with Last-Event-ID.")
-                await asyncio.sleep(0.5)
-                heard = probed = loop.time()
-                continue
+                message = await pubsub.get_message(timeout=min(1.0, self._probe_every))
+            except (RedisError, OSError, TimeoutError) as exc:
+                # Connection lost, a stall, or a refusal (MOVED: this node no longer owns a slot).
+                log.warning("updates subscription lost%s: %s", f" on {link.name}" if link.name else "", exc)
+                await self._reset(link, "Redis is unavailable; reconnect shortly with Last-Event-ID.")
+                return
             if message is None:
                 continue
             heard = loop.time()
-            if message["type"] == "pong":
+            kind = message["type"]
+            if kind == "pong":
                 continue
             name = message["channel"]
             name = name.decode() if isinstance(name, bytes) else name
             if not isinstance(name, str) or not name.startswith(CHANNEL_PREFIX):
                 continue
             run_id = name[len(CHANNEL_PREFIX):-1]
-            if message["type"] == "subscribe":
+            if kind in ("subscribe", "ssubscribe"):
                 event = self._confirmed.get(name)
-                if event is not None:
+                if event is not None and self._link_of.get(name) is link:
                     event.set()
-            elif message["type"] == "message":
+            elif kind in ("message", "smessage"):
                 try:
                     parsed = Message.parse(message["data"])
                 except (ValueError, KeyError):
@@ -240,21 +339,61 @@ class UpdatesHub:
                 if self._telemetry is not None:
                     self._telemetry.relayed(parsed.timestamp)
                 self._deliver(run_id, Live(parsed, self.frame(parsed)))
+            elif kind in ("unsubscribe", "sunsubscribe") and not link.expected_unsubscribe(name):
+                # The server dropped the channel: its slot moved (failover, resharding).
+                pubsub.shard_channels.pop(message["channel"], None)
+                await self._moved(link, run_id, name)
 
-    async def _reset(self, reason: str) -> None:
-        """The subscription broke, so live messages may have been lost: end every stream
-        (each client resumes from its Last-Event-ID) and start over on a fresh connection."""
+    async def _moved(self, link: _Link, run_id: str, name: str) -> None:
+        """A channel's slot left this link's node: end that run's streams (they resume from
+        their Last-Event-ID and subscribe again on the new owner) and learn the new slot map."""
+        log.info("updates channel of run %s moved off %s", run_id, link.name or "Redis")
         async with self._lock:
-            for run_id in list(self._subscribers):
+            link.channels.discard(name)
+            if self._link_of.get(name) is link:
+                event = self._confirmed.get(name)
+                if event is not None:
+                    event.set()
+                self._deliver(run_id, Interrupted("The run's Redis shard changed; reconnect with Last-Event-ID."))
+                self._forget(run_id)
+        await self._refresh_slots()
+
+    def _forget(self, run_id: str) -> None:
+        """Stop tracking a run's subscription (its streams were told to reconnect)."""
+        self._subscribers.pop(run_id, None)
+        name = channel(run_id)
+        self._confirmed.pop(name, None)
+        self._link_of.pop(name, None)
+        watcher = self._watchers.pop(run_id, None)
+        if watcher is not None:
+            watcher.cancel()
+
+    async def _reset(self, link: _Link, reason: str) -> None:
+        """A link broke, so live messages on it may have been lost: end every stream it carried
+        (each client resumes from its Last-Event-ID); the next stream opens a fresh link."""
+        async with self._lock:
+            if self._links.get(link.name) is link:
+                del self._links[link.name]
+            for name in [n for n, owner in self._link_of.items() if owner is link]:
+                event = self._confirmed.get(name)
+                if event is not None:
+                    event.set()  # a stream still waiting for its confirmation ends now, not at its timeout
+                run_id = name[len(CHANNEL_PREFIX):-1]
                 self._deliver(run_id, Interrupted(reason))
-            self._subscribers.clear()
-            self._confirmed.clear()
-            for watcher in self._watchers.values():
-                watcher.cancel()
-            self._watchers.clear()
-            old, self._pubsub = self._pubsub, self._redis.pubsub()
+                self._forget(run_id)
+        link.reader = None  # this task is the reader; it ends after this
         with contextlib.suppress(Exception):
-            await old.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+            await link.pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+        if link.owner is not None:
+            with contextlib.suppress(Exception):
+                await link.owner.aclose()
+        await asyncio.sleep(0.5)  # a Redis that is down is not asked again at once
+        await self._refresh_slots()
+
+    async def _refresh_slots(self) -> None:
+        if isinstance(self._redis, RedisCluster):
+            with contextlib.suppress(Exception):
+                await self._redis.nodes_manager.initialize()
 
     async def _watch(self, workflow_id: str, run_id: str) -> None:
         delay = 0.5

@@ -56,27 +56,29 @@ async def by_key(svc: Services, who: Principal, key: str) -> Trigger:
 
 async def page(svc: Services, who: Principal, *, status: str | None, source_type: str | None, run_id: str | None,
                limit: int, before_us: int | None) -> tuple[list[Trigger], bool]:
-    """Newest first, filtered in a bounded scan of the project's time index; (page, has_more)."""
+    """Newest first, filtered in a bounded scan of the project's time index; (page, has_more).
+
+    The next page starts strictly before the last item's time (the cursor), so a page does
+    not end inside an instant whose other triggers would not fit: it ends before that
+    instant, unless the instant is all of the page."""
     found: list[Trigger] = []
     scanned = 0
     while scanned < _LIST_SCAN_LIMIT:
         batch = await svc.triggers.page(who.project, before_us=before_us, batch=200)
-        if not batch:
-            break
-        scanned += len(batch)
-        for id, score in batch:
-            before_us = score
-            trigger = await svc.triggers.get(who.project, id)
-            if trigger is None:
-                continue
+        scanned += len(batch.triggers)
+        for trigger in batch.triggers:
             if (status and trigger.as_api()["status"] != status) or (source_type and trigger.source_type != source_type) \
                     or (run_id and trigger.workflow_run_id != run_id):
                 continue
             if await visible(svc, who, trigger) is None:
                 continue
             if len(found) == limit:
-                return found, True
+                whole = [t for t in found if t.requested_us != trigger.requested_us]
+                return whole or found, True
             found.append(trigger)
+        if batch.next_before_us is None:
+            break
+        before_us = batch.next_before_us
     return found, False
 
 
@@ -123,12 +125,13 @@ async def _send_one(svc: Services, who: Principal, key: str, payload: Any, text:
         try:
             await _signal(svc, trigger, TriggerMessage(event_key=key, action="received", payload=payload))
         except (WorkflowClosed, WorkflowNotFound):
-            await svc.triggers.unsend(who.project, id, fp)
-            await svc.triggers.settle(who.project, id, "canceled", error="the waiting workflow is no longer running")
+            await svc.triggers.unsend(who.project, id, fp, event_key=key)
+            await svc.triggers.settle(who.project, id, "canceled", event_key=key,
+                                      error="the waiting workflow is no longer running")
             raise Conflict(f"The workflow waiting for {key!r} is no longer running; the trigger was canceled.") from None
         except Problem:
             # Nothing reached the workflow: the trigger waits again, and the send can be retried.
-            await svc.triggers.unsend(who.project, id, fp)
+            await svc.triggers.unsend(who.project, id, fp, event_key=key)
             raise
         svc.telemetry.trigger("received")
         return trigger
@@ -191,7 +194,8 @@ async def send_prefix(svc: Services, who: Principal, key_prefix: str, payload: A
 
 async def cancel(svc: Services, who: Principal, key: str) -> Trigger:
     trigger = await by_key(svc, who, key)
-    outcome = await svc.triggers.settle(who.project, trigger.id, "canceled", error="canceled by " + who.initiated_by)
+    outcome = await svc.triggers.settle(who.project, trigger.id, "canceled", event_key=key,
+                                        error="canceled by " + who.initiated_by)
     if outcome not in ("ok", "canceled"):
         raise Conflict(f"The trigger {key!r} is {outcome}; only a waiting trigger can be canceled.")
     if outcome == "ok":
@@ -200,7 +204,7 @@ async def cancel(svc: Services, who: Principal, key: str) -> Trigger:
         await _signal(svc, trigger, TriggerMessage(event_key=key, action="canceled"))
     except (WorkflowClosed, WorkflowNotFound):
         pass  # the run ended meanwhile: the trigger is canceled either way
-    return await svc.triggers.get(who.project, trigger.id) or trigger
+    return await svc.triggers.get(who.project, trigger.id, event_key=key) or trigger
 
 
 async def watch(svc: Services, who: Principal, first: Trigger) -> AsyncIterator[Trigger]:
@@ -216,7 +220,7 @@ async def watch(svc: Services, who: Principal, first: Trigger) -> AsyncIterator[
             return
         await asyncio.sleep(_WATCH_INTERVAL_SECONDS)
         try:
-            trigger = await svc.triggers.get(who.project, first.id)
+            trigger = await svc.triggers.get(who.project, first.id, event_key=first.event_key)
         except REDIS_FAILURES:
             return
 

@@ -36,6 +36,8 @@ class TriggerRegistered(Payload):
 class SettleTriggerInput(Payload):
     project: str
     trigger_id: str
+    # Names the trigger's bucket in the registry; None in histories from before it was passed.
+    event_key: str | None = None
     status: Literal["received", "timed_out", "canceled"]
     payload: Any = None
     error: str | None = None

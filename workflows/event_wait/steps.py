@@ -75,10 +75,14 @@ def deliver_event(event_key: str, payload: Any) -> None:
     _waits().deliver(TriggerMessage(event_key=event_key, action="received", payload=payload, recorded=False))
 
 
-async def _settle(project: str, trigger_id: str, status: str, payload: Any = None, error: str | None = None) -> None:
+async def _settle(registration: RegisterTriggerInput, status: str, payload: Any = None,
+                  error: str | None = None) -> None:
+    # The event key only adds to the activity's input (a replay compares commands, not
+    # inputs), so histories written without it replay unchanged.
     await workflow.execute_activity(
         SETTLE_TRIGGER_ACTIVITY,
-        SettleTriggerInput(project=project, trigger_id=trigger_id, status=status, payload=payload, error=error),
+        SettleTriggerInput(project=registration.project, trigger_id=registration.trigger_id,
+                           event_key=registration.event_key, status=status, payload=payload, error=error),
         start_to_close_timeout=_SHORT,
     )
 
@@ -127,7 +131,7 @@ async def wait_for_event(
         while event_key not in waits.outcomes:
             remaining = expires - workflow.now()
             if remaining <= timedelta(0):
-                await _settle(project, registration.trigger_id, "timed_out", error="timed out")
+                await _settle(registration, "timed_out", error="timed out")
                 raise EventTimedOut(event_key)
             try:
                 await workflow.wait_condition(lambda: event_key in waits.outcomes,
@@ -141,11 +145,11 @@ async def wait_for_event(
         # too (activities still run here), and callers see one kind: CancelledError.
         if not is_cancelled_exception(exc):
             raise
-        await _settle(project, registration.trigger_id, "canceled", error="workflow canceled")
+        await _settle(registration, "canceled", error="workflow canceled")
         raise asyncio.CancelledError("the workflow was canceled") from exc
     outcome = waits.outcomes.pop(event_key)
     if outcome.action == "canceled":
         raise EventCanceled(event_key)
     if not outcome.recorded:  # the gateway's send (or an early event) already recorded it
-        await _settle(project, registration.trigger_id, "received", payload=outcome.payload)
+        await _settle(registration, "received", payload=outcome.payload)
     return outcome.payload
