@@ -356,7 +356,9 @@ class UpdatesHub:
                     event.set()
                 self._deliver(run_id, Interrupted("The run's Redis shard changed; reconnect with Last-Event-ID."))
                 self._forget(run_id)
-        await self._refresh_slots()
+            # Still under the lock: a stream resubscribing now must be routed by the new map,
+            # or its SSUBSCRIBE would go to the old owner and be refused.
+            await self._refresh_slots()
 
     def _forget(self, run_id: str) -> None:
         """Stop tracking a run's subscription (its streams were told to reconnect)."""

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from signalway.devstack import STATUS_FILE, dev_token
-from signalway.localstack import free_port
+from signalway.localstack import LocalCluster, free_port
 from tests.helpers.http import execute, run_path, wait_run
 from tests.helpers.polling import eventually
 
@@ -63,11 +63,12 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def signalway_dev(tmp_path: Path, *, port_flag: bool = True, **env: str) -> Iterator[Dev]:
+def signalway_dev(tmp_path: Path, *, port_flag: bool = True, flags: tuple[str, ...] = (), **env: str) -> Iterator[Dev]:
     port = free_port()
     data_dir = tmp_path / "data"
     argv = [sys.executable, "-m", "signalway", "dev", "--data-dir", str(data_dir),
             "--temporal-port", str(free_port()), "--ui-port", str(free_port()), "--redis-port", str(free_port())]
+    argv += flags
     if port_flag:
         argv += ["--port", str(port)]
     else:
@@ -189,3 +190,22 @@ async def test_dev_gives_up_on_a_child_that_keeps_crashing(tmp_path: Path) -> No
     assert "redis keeps exiting (exited with 1, 5 times within 30 s): not restarting it again" in dev.output
     assert "Signalway is running" not in dev.output
     assert [pid for pid in children if pid and _alive(pid)] == []
+
+
+async def test_dev_runs_on_an_external_redis_cluster(tmp_path: Path, redis_cluster: LocalCluster) -> None:
+    """`signalway dev --redis-url redis+cluster://…` starts no Redis of its own and runs on the cluster."""
+    with signalway_dev(tmp_path, flags=("--redis-url", redis_cluster.url)) as dev:
+        await gateway_ready(dev, within=45)
+        assert "redis" not in dev.status()["services"]
+        async with httpx.AsyncClient(base_url=dev.url, headers=dev.headers(), timeout=10) as http:
+            wid, rid = await execute(http, "ConversationWorkflow", {})
+            assert (await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "hi"})).status_code == 200
+
+            async def answered() -> bool:
+                messages = (await http.get(f"/api/v1/workflows/runs/{wid}/{rid}/updates")).json()["messages"]
+                return [m["message"] for m in messages] == ["echo: hi"]
+
+            await eventually(answered, what=f"the worker's answer, written to the cluster\n{dev.output}")
+        dev.process.send_signal(signal.SIGTERM)
+        assert dev.process.wait(30) == 0, dev.output
+    assert f"127.0.0.1:{redis_cluster.ports[0]}" in dev.output  # the banner names the cluster it runs on
