@@ -17,9 +17,13 @@ time); each registers a trigger `order:<id>:paid`. The bench waits until every o
     shows each workflow really received its event. Reference: the same runs then get
     `shipped` straight from the SDK, 64 in flight like the gateway's fan-out: half by signal
     only, half by signal + the receipt read the gateway adds.
+(c) project-wide reads at c=1, `--project-reads` each: a list page (`GET /v1/events?limit=100`),
+    stats (`GET /v1/events/stats`) and a purge dry run (`POST /v1/events/purge`): the
+    operations that fan out over every trigger bucket on a Redis Cluster (`--redis cluster`).
 
     .venv/bin/python bench/triggers.py                      # throwaway local stack
     .venv/bin/python bench/triggers.py --single 50 --prefix-count 200
+    .venv/bin/python bench/triggers.py --redis cluster     # the same on a local Redis Cluster
     .venv/bin/python bench/triggers.py --url http://127.0.0.1:8000 --token $TOKEN
 """
 
@@ -53,6 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--single", type=int, default=200, help="keys sent one by one (measured)")
     parser.add_argument("--warmup", type=int, default=10, help="single-key sends before the measured ones")
     parser.add_argument("--prefix-count", type=int, default=1000, help="waiting triggers one prefix send resolves")
+    parser.add_argument("--project-reads", type=int, default=50, help="list pages, stats and purge dry runs timed")
     parser.add_argument("--start-concurrency", type=int, default=32, help="workflow starts in flight at once")
     parser.add_argument("--run-timeout", type=float, default=900,
                         help="the runs' own timeout_secs (they end by themselves after it)")
@@ -325,7 +330,7 @@ async def terminate(http: httpx.AsyncClient, started: list[tuple[str, str]]) -> 
 
 
 async def bench(stack: Stack, args: argparse.Namespace
-                ) -> tuple[Runs, Single, Breakdown | None, Prefix, list[Direct]]:
+                ) -> tuple[Runs, Single, Breakdown | None, Prefix, list[Direct], dict[str, list[float]]]:
     limits = httpx.Limits(max_connections=args.start_concurrency + 4, max_keepalive_connections=args.start_concurrency + 4)
     async with httpx.AsyncClient(base_url=stack.gateway_url, headers=stack.headers, timeout=30,
                                  limits=limits) as http:
@@ -343,11 +348,35 @@ async def bench(stack: Stack, args: argparse.Namespace
             if prefix.advanced == len(runs.prefix_ids):
                 with console.status("(b) reference: the same runs signalled straight to Temporal…"):
                     direct = await references(http, stack, runs, within=args.settle_timeout)
+            with console.status(f"(c) {args.project_reads} list pages, stats and purge dry runs…"):
+                reads = await project_reads(http, args.project_reads)
         finally:
             if args.url:  # a throwaway stack goes away with its runs; a real one is cleaned up
                 with console.status("terminating the bench runs…"):
                     await terminate(http, list(runs.started.values()))
-    return runs, single, breakdown, prefix, direct
+    return runs, single, breakdown, prefix, direct, reads
+
+
+PROJECT_READS = {
+    "list page (100)": ("GET", "/v1/events", {"params": {"limit": 100}}),
+    "stats": ("GET", "/v1/events/stats", {}),
+    "purge dry run": ("POST", "/v1/events/purge", {"json": {"older_than_days": 0, "dry_run": True}}),
+}
+
+
+async def project_reads(http: httpx.AsyncClient, count: int) -> dict[str, list[float]]:
+    """(c) each project-wide read `count` times at c=1; latencies in ms (a non-200 is a BenchError)."""
+    out: dict[str, list[float]] = {}
+    for name, (method, path, kwargs) in PROJECT_READS.items():
+        times: list[float] = []
+        for _ in range(count):
+            began = time.perf_counter()
+            response = await http.request(method, path, **kwargs)
+            times.append((time.perf_counter() - began) * 1000)
+            if response.status_code != 200:
+                raise BenchError(f"{method} {path} answered {response.status_code}: {response.text[:200]}")
+        out[name] = times
+    return out
 
 
 def mark(good: bool, text: str) -> str:
@@ -362,7 +391,7 @@ def cpu_line(what: str, cpu: dict[str, float], seconds: float, count: int) -> st
 
 
 def report(args: argparse.Namespace, runs: Runs, single: Single, breakdown: Breakdown | None,
-           prefix: Prefix, direct: list[Direct]) -> bool:
+           prefix: Prefix, direct: list[Direct], reads: dict[str, list[float]]) -> bool:
     total = len(runs.started)
     console.print(f"setup: {total:,} runs started in {runs.start_seconds:.1f}s "
                   f"({total / max(runs.start_seconds, 1e-9):.0f}/s at {args.start_concurrency} in flight); "
@@ -400,6 +429,9 @@ def report(args: argparse.Namespace, runs: Runs, single: Single, breakdown: Brea
     for ref in direct:
         table.add_row(f"(b) reference, SDK straight to Temporal, 64 in flight: {ref.label}, per second "
                       f"(n={ref.count:,}, {ref.errors} errors)", f"{ref.rate:,.0f}", "—", "")
+    for name, times in reads.items():
+        table.add_row(f"(c) {name} c=1, p50 / p99 ms (n={len(times)})",
+                      f"{percentile(times, 50):.2f} / {percentile(times, 99):.2f}", "—", "")
     console.print(table)
     if prefix.cpu:
         console.print(cpu_line("the prefix send", prefix.cpu, prefix.seconds, prefix.resolved))
@@ -418,12 +450,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.monotonic()
     try:
         with stack_from_args(args) as stack:
-            runs, single, breakdown, prefix, direct = asyncio.run(bench(stack, args))
+            runs, single, breakdown, prefix, direct, reads = asyncio.run(bench(stack, args))
             stack.check_alive()
     except BenchError as exc:
         console.print(f"[red]{exc}[/]")
         return 1
-    valid = report(args, runs, single, breakdown, prefix, direct)
+    valid = report(args, runs, single, breakdown, prefix, direct, reads)
     plain = next((ref for ref in direct if ref.label == "signal only"), None)
     with_receipt = next((ref for ref in direct if ref.label != "signal only"), None)
     write_json(args.json, {
@@ -433,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prefix_triggers": prefix.resolved, "prefix_seconds": prefix.seconds, "prefix_per_s": prefix.rate,
         "sdk_prefix_per_s": plain.rate if plain else None,
         "sdk_prefix_with_receipt_per_s": with_receipt.rate if with_receipt else None,
+        "redis": getattr(args, "redis", None),
+        **{f"{key}_p50_ms": percentile(reads[name], 50)
+           for key, name in (("list", "list page (100)"), ("stats", "stats"), ("purge_dry_run", "purge dry run"))},
     })
     console.print(("[green]valid run[/]" if valid else "[red]INVALID run: see above[/]")
                   + f"; total time {time.monotonic() - began:.0f}s")
