@@ -12,7 +12,7 @@ DEV_FLAGS := $(if $(PORT),--port $(PORT)) $(if $(TEMPORAL_PORT),--temporal-port 
 	$(if $(UI_PORT),--ui-port $(UI_PORT)) $(if $(REDIS_PORT),--redis-port $(REDIS_PORT)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-.PHONY: dev test install redis chromium lint clean
+.PHONY: dev test install redis chromium node-clients lint clean
 
 $(STAMP): pyproject.toml
 	@echo "install: $(VENV) with $$($(PYTHON) --version)"
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "install: done"
 
-install: $(STAMP) redis chromium
+install: $(STAMP) redis chromium node-clients
 
 # A real Redis: Debian's redis-server (installed here when we are root), else say what to do.
 redis:
@@ -34,7 +34,12 @@ redis:
 chromium:
 	@bash scripts/ensure-chromium
 
-dev: install
+# Node.js and the published npm Vertesia client, pinned in tests/clients/node (the client tests).
+node-clients:
+	@bash scripts/ensure-node-clients
+
+# `make dev` needs only the venv and Redis; the browsers and the npm client are for the tests.
+dev: $(STAMP) redis
 	@$(BIN)/signalway dev $(strip $(DEV_FLAGS))
 
 test: install

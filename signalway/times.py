@@ -12,6 +12,10 @@ the same instant (`.455Z`, `.455000Z`, `.455405Z`, `+00:00`).
     runs API: updates `timestamp`              epoch milliseconds (the seed's)    signalway.updates
     runs API, beyond the seed: `resumes[]`,    RFC 3339 UTC, `Z`, milliseconds    ms_to_rfc3339,
       `waits` deadlines                                                              us_to_rfc3339_ms
+    runs API with `x-api-version` (the         RFC 3339 UTC, `Z`, milliseconds    rfc3339_ms,
+      published clients' wire): started_at,                                        ms_to_rfc3339
+      closed_at, event_time, pending times;                                        (gateway.runs_wire)
+      updates `ts` stays epoch milliseconds
     event triggers API (seed 004)              RFC 3339 UTC, `Z`, microseconds    us_to_rfc3339
 
 The event triggers API keeps microseconds because its `cursor` is a date-time that names

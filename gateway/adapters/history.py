@@ -13,6 +13,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 
+from signalway.times import rfc3339_ms
+
 Decoder = Callable[[Payloads], Awaitable[Any]]
 
 # Attributes that carry user payloads; they are decoded instead of shown as base64.
@@ -79,7 +81,13 @@ _ACTIVITY_OUTCOMES = {
 
 
 def epoch_seconds(event: HistoryEvent) -> int:
+    """Seed 001's `event_time`."""
     return int(event.event_time.seconds)
+
+
+def event_time_rfc3339(event: HistoryEvent) -> str | None:
+    """The client wire's `event_time` (gateway.runs_wire)."""
+    return rfc3339_ms(event_time(event))
 
 
 class RunHistory:
@@ -89,8 +97,9 @@ class RunHistory:
     can fill in `startedEventId` there; the raw events are never kept.
     """
 
-    def __init__(self, decode: ListDecoder) -> None:
+    def __init__(self, decode: ListDecoder, *, time_of: Callable[[HistoryEvent], Any] = epoch_seconds) -> None:
         self._decode = decode
+        self._time_of = time_of  # how `event_time` is written: seed 001's epoch seconds by default
         self._scheduled: dict[int, dict[str, Any]] = {}
 
     async def _values(self, payloads: Payloads) -> list[Any]:
@@ -114,7 +123,7 @@ class RunHistory:
         kind = event.event_type
         entry: dict[str, Any] = {
             "event_id": event.event_id,
-            "event_time": epoch_seconds(event),
+            "event_time": self._time_of(event),
             "event_type": EventType.Name(kind),
             "task_id": str(event.task_id),
             "attempt": 0,

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.errors import BadRequest
 from gateway.routing import UUID, Param
+from gateway.runs_wire import API_VERSION_HEADER, CLIENT_API_VERSION, Wire, wire_of
 
 
 class _RunIdConvertor(StringConvertor):
@@ -34,6 +35,17 @@ IDEMPOTENCY_KEY = Param("Idempotency-Key", "header", {"type": "string", "minLeng
 PREFER = Param("Prefer", "header", {"type": "string"},
                "`return=representation` (RFC 7240): answer with the history event id that recorded the "
                "signal (`event_id`), at the cost of one more Temporal read; otherwise `event_id` is null.")
+
+API_VERSION = Param(
+    "x-api-version", "header", {"type": "string", "pattern": "^[0-9]{8}$"},
+    f"An API version date `YYYYMMDD` (the published Vertesia clients send `{CLIENT_API_VERSION}`): the "
+    "answer is in the wire those clients parse. Without it, seed 001's wire. Malformed: 400.",
+)
+
+
+def api_wire(request: Request) -> Wire:
+    """The wire the runs API answers this request in (`gateway.runs_wire`); 400 when malformed."""
+    return wire_of(request.headers.get(API_VERSION_HEADER))
 
 
 def run_ids(request: Request) -> tuple[str, str]:

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.deps import principal, services
 from gateway.errors import BadRequest, PayloadTooLarge, WorkflowNotFound
 from gateway.routes._params import (
+    API_VERSION,
     IDEMPOTENCY_KEY,
     RUN,
     RUN_ID,
     RUNS_BASE,
     WORKFLOW_ID,
+    api_wire,
     idempotency_key,
     run_ids,
 )
 from gateway.routing import UUID, ApiRoute, Operation, Param, bool_param, read_json, validate
+from gateway.runs_wire import ClientPostUpdate, CompactMessages, Wire
 from gateway.services import updates
 from gateway.sse import EventStream
 
@@ -53,6 +56,14 @@ class UpdateMessages(BaseModel):
     messages: list[UpdateMessage]
 
 
+class PostUpdateAnyWire(RootModel[PostUpdate | ClientPostUpdate]):
+    """A progress update: seed 001's, or with x-api-version the clients' (numeric `type`)."""
+
+
+class UpdateMessagesAnyWire(RootModel[UpdateMessages | CompactMessages]):
+    """The run's updates: seed 001's wire, or the client wire (compact messages) with x-api-version."""
+
+
 def _since(request: Request) -> int:
     raw = request.query_params.get("since")
     if raw is None or raw.strip() == "":
@@ -77,6 +88,7 @@ def _last_event_id(request: Request) -> int | None:
 
 async def post_update(request: Request) -> Response:
     svc, who = services(request), principal(request)
+    wire = api_wire(request)
     run_id = request.path_params["run_id"]
     if not UUID.match(run_id):
         raise WorkflowNotFound(f"Run {run_id} was not found.")
@@ -86,20 +98,28 @@ async def post_update(request: Request) -> Response:
             f"An update may be at most {svc.settings.max_update_bytes} bytes; this one is {len(body)}."
         )
     data = await read_json(request, required=False)
-    update = validate(PostUpdate, {} if data is None else data)
-    await updates.publish(svc, who, run_id.lower(), type=update.type, message=update.message,
-                          details=update.details, workstream_id=update.workstream_id, key=idempotency_key(request))
+    message: str | None
+    if wire is Wire.CLIENT:
+        kind, message, details, workstream_id = validate(ClientPostUpdate, {} if data is None else data).stored(
+            run_id.lower())
+    else:
+        update = validate(PostUpdate, {} if data is None else data)
+        kind, message, details, workstream_id = update.type, update.message, update.details, update.workstream_id
+    await updates.publish(svc, who, run_id.lower(), type=kind, message=message, details=details,
+                          workstream_id=workstream_id, key=idempotency_key(request))
     return JSONResponse({"success": True}, status_code=201)
 
 
 async def get_updates(request: Request) -> Response:
     svc, who = services(request), principal(request, allow_query_token=True, allow_stream_token=True)
+    wire = api_wire(request)
     workflow_id, run_id = run_ids(request)
-    payload = await updates.since(svc, who, workflow_id, run_id, _since(request))
+    payload = await updates.since(svc, who, workflow_id, run_id, _since(request), wire=wire)
     return Response(payload, media_type="application/json")
 
 
 async def stream_updates(request: Request) -> EventStream:
+    wire = api_wire(request)  # before the stream's slot is taken
     svc, who = services(request), principal(request, allow_query_token=True, allow_stream_token=True,
                                             opens_stream=True)
     workflow_id, run_id = run_ids(request)
@@ -110,7 +130,7 @@ async def stream_updates(request: Request) -> EventStream:
     # message for all of the run's streams; pings, the send deadline and the shutdown
     # farewell are looked after by the process's one EventStreams task.
     frames = updates.stream(svc, workflow_id, run_id, last_event_id=last_event_id, since_ms=since,
-                            skip_history=skip_history, shutdown=svc.event_streams.shutdown)
+                            skip_history=skip_history, shutdown=svc.event_streams.shutdown, wire=wire)
     return EventStream(frames, svc.event_streams)
 
 
@@ -121,18 +141,20 @@ _TAGS = ("updates",)
 ROUTES = [
     ApiRoute(RUN + "/updates", get_updates, method="GET", operation=Operation(
         "getRunUpdates", "Get a run's progress updates", _TAGS, schemes=_BEARER,
-        responses={200: UpdateMessages}, params=(WORKFLOW_ID, RUN_ID, _SINCE), errors=(400, 401, 404, 503))),
+        responses={200: UpdateMessagesAnyWire}, params=(WORKFLOW_ID, RUN_ID, _SINCE, API_VERSION),
+        errors=(400, 401, 404, 503))),
     ApiRoute(RUN + "/stream", stream_updates, method="GET", operation=Operation(
         "streamRunUpdates", "Stream a run's progress updates (Server-Sent Events)", _TAGS, schemes=_BEARER,
         responses={200: None}, content_type="text/event-stream",
         params=(WORKFLOW_ID, RUN_ID, _SINCE,
-                Param("skipHistory", "query", {"type": "boolean", "default": False}, "Only live messages."),
+                Param("skipHistory", "query", {"type": "boolean", "default": False},
+                      "Only live messages, unless `since` > 0 or Last-Event-ID says where to resume."),
                 Param("access_token", "query", {"type": "string"}, "The JWT, for EventSource clients."),
                 Param("Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                      "Resume after this event id.")),
+                      "Resume after this event id."), API_VERSION),
         errors=(400, 401, 404, 429, 503))),
     ApiRoute(RUNS_BASE + "/runs/{run_id}/updates", post_update, method="POST", operation=Operation(
-        "postRunUpdate", "Publish a progress update", _TAGS, schemes=_BEARER, body=PostUpdate,
-        body_required=False, responses={201: Posted}, params=(RUN_ID, IDEMPOTENCY_KEY),
+        "postRunUpdate", "Publish a progress update", _TAGS, schemes=_BEARER, body=PostUpdateAnyWire,
+        body_required=False, responses={201: Posted}, params=(RUN_ID, IDEMPOTENCY_KEY, API_VERSION),
         errors=(400, 401, 404, 409, 413, 422, 503))),
 ]

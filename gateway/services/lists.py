@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.adapters.temporal import Listed
 from gateway.adapters.visibility import EXECUTION_STATUS, all_of, equals, literal
@@ -19,9 +20,10 @@ from gateway.deps import Services
 from gateway.errors import BadRequest
 from gateway.list_query import parse as parse_query
 from gateway.runs_schemas import ListRuns, RunList, RunSummary
+from gateway.runs_wire import ClientListRuns, ClientRunList, ClientRunSummary, Wire
 from gateway.schemas import DurableWorkflow, DurableWorkflowList
 from gateway.services import access
-from gateway.services.read import DURABLE_STATUS, attribute, durable_view, timing
+from gateway.services.read import DURABLE_STATUS, attribute, client_timing, durable_view, timing
 from signalway import search_attributes as sa
 
 _TOKEN_DIGEST_BYTES = 12
@@ -102,6 +104,11 @@ def filters(body: ListRuns) -> list[str]:
         clauses.append(" OR ".join(
             (equals("WorkflowType", term), equals(sa.RULE_NAME, term), equals("RunId", term))
         ))
+    if isinstance(body, ClientListRuns):
+        if unsupported := body.unsupported():
+            raise BadRequest(f"Signalway cannot filter runs by {', '.join(unsupported)}; leave it out.")
+        if body.interaction is not None:
+            clauses.append(equals(sa.INTERACTION, body.interaction))
     if body.query:
         clauses.append(parse_query(body.query))
     return clauses
@@ -123,22 +130,33 @@ def _decode_token(query: str, raw: str) -> bytes:
     return token
 
 
+def _attributes(item: Listed) -> dict[str, Any]:
+    return {
+        "initiated_by": attribute(item, sa.INITIATED_BY), "interaction_name": attribute(item, sa.INTERACTION),
+        "visibility": attribute(item, sa.VISIBILITY), "document_id": attribute(item, sa.DOCUMENT_ID),
+        "event_name": attribute(item, sa.EVENT_NAME), "rule_id": attribute(item, sa.RULE_ID),
+        "rule_name": attribute(item, sa.RULE_NAME),
+    }
+
+
 def summary(item: Listed) -> RunSummary:
-    return RunSummary(
-        **timing(item), run_id=item.run_id, workflow_id=item.id, type=item.workflow_type,
-        initiated_by=attribute(item, sa.INITIATED_BY), interaction_name=attribute(item, sa.INTERACTION),
-        vertesia_workflow_type=item.workflow_type, visibility=attribute(item, sa.VISIBILITY),
-        document_id=attribute(item, sa.DOCUMENT_ID), event_name=attribute(item, sa.EVENT_NAME),
-        rule_id=attribute(item, sa.RULE_ID), rule_name=attribute(item, sa.RULE_NAME),
-    )
+    return RunSummary(**timing(item), run_id=item.run_id, workflow_id=item.id, type=item.workflow_type,
+                      vertesia_workflow_type=item.workflow_type, **_attributes(item))
 
 
-async def runs(svc: Services, who: Principal, body: ListRuns, *, conversations: bool) -> RunList:
+def client_summary(item: Listed) -> ClientRunSummary:
+    return ClientRunSummary(**client_timing(item), run_id=item.run_id, workflow_id=item.id, type=item.workflow_type,
+                            vertesia_workflow_type=item.workflow_type, **_attributes(item))
+
+
+async def runs(svc: Services, who: Principal, body: ListRuns, *, conversations: bool,
+               wire: Wire = Wire.SEED) -> RunList | ClientRunList:
     query = all_of(access.scope(who, conversations=conversations), *filters(body))
     token = _decode_token(query, body.next_page_token) if body.next_page_token else None
     items, next_token = await svc.temporal.list(query, page_size=body.page_size, next_page_token=token)
-    return RunList(
-        runs=[summary(item) for item in items],
-        next_page_token=_encode_token(query, next_token) if next_token else None,
-        has_more=next_token is not None,
-    )
+    page_token = _encode_token(query, next_token) if next_token else None
+    if wire is Wire.CLIENT:
+        return ClientRunList(runs=[client_summary(item) for item in items], next_page_token=page_token,
+                             has_more=next_token is not None)
+    return RunList(runs=[summary(item) for item in items], next_page_token=page_token,
+                   has_more=next_token is not None)

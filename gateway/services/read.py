@@ -10,8 +10,10 @@ from gateway.adapters.history import (
     RunHistory,
     close_outcome,
     durable_event_type,
+    epoch_seconds,
     event_data,
     event_time,
+    event_time_rfc3339,
 )
 from gateway.adapters.redis import REDIS_FAILURES
 from gateway.adapters.temporal import CLOSE_STATUS, Listed, Status, pending_activities
@@ -19,6 +21,7 @@ from gateway.auth import Principal
 from gateway.deps import Services
 from gateway.errors import BackendUnavailable
 from gateway.runs_schemas import PendingActivity, RunDetails, RunError, RunStatus
+from gateway.runs_wire import ClientRunDetails, Wire, client_event, client_pending
 from gateway.schemas import (
     DurableStatus,
     DurableWorkflow,
@@ -29,7 +32,7 @@ from gateway.schemas import (
 from gateway.services import access
 from gateway.services.start import MEMO_INPUT
 from signalway import search_attributes as sa
-from signalway.times import ms_to_rfc3339
+from signalway.times import ms_to_rfc3339, rfc3339_ms
 
 DURABLE_STATUS: dict[Status, DurableStatus] = {
     Status.RUNNING: "running",
@@ -125,25 +128,32 @@ def timing(item: Listed) -> dict[str, Any]:
     }
 
 
-async def run_details(svc: Services, who: Principal, workflow_id: str, run_id: str, *,
-                      include_history: bool) -> tuple[RunDetails, list[dict[str, Any]] | None]:
-    """The run's details, and its history entries (shaped as `HistoryEntry`) when asked for.
+def client_timing(item: Listed) -> dict[str, Any]:
+    """`timing` in the client wire: the times RFC 3339 to the millisecond, the rest as the seed's."""
+    return {**timing(item), "started_at": rfc3339_ms(item.start_time), "closed_at": rfc3339_ms(item.close_time)}
 
-    The entries stay plain JSON-ready dicts: a history can hold thousands of events, and they
-    are mapped once, page by page, straight into the response.
+
+async def run_details(svc: Services, who: Principal, workflow_id: str, run_id: str, *,
+                      include_history: bool, wire: Wire = Wire.SEED) -> dict[str, Any]:
+    """The run's details as the response body, with its history when asked for.
+
+    The history entries stay plain JSON-ready dicts: a history can hold thousands of events,
+    and they are mapped once, page by page, straight into the response.
     """
+    client = wire is Wire.CLIENT
     desc = await access.describe(svc, who, workflow_id, run_id)
     temporal = svc.temporal
     memo = {k: v for k, v in (await temporal.memo(desc)).items() if not k.startswith("signalway_")}
+    pending = pending_activities(desc)
     run = RunDetails(
         **timing(desc), run_id=desc.run_id, workflow_id=desc.id, type=desc.workflow_type, memo=memo,
-        pendingActivities=[PendingActivity(**p) for p in pending_activities(desc)],
+        pendingActivities=[PendingActivity(**p) for p in pending],
         initiated_by=attribute(desc, sa.INITIATED_BY), visibility=attribute(desc, sa.VISIBILITY),
     )
     close = None
     entries: list[dict[str, Any]] | None = None
     if include_history:
-        mapper = RunHistory(temporal.decode)
+        mapper = RunHistory(temporal.decode, time_of=event_time_rfc3339 if client else epoch_seconds)
         entries = []
         async for event in temporal.history(desc.id, desc.run_id, page_size=1000):
             entry = await mapper.entry(event)
@@ -152,7 +162,7 @@ async def run_details(svc: Services, who: Principal, workflow_id: str, run_id: s
                 run.input = values[0] if len(values) == 1 else (values or None)
             if event.event_type in CLOSE_STATUS:
                 close = event
-            entries.append(entry)
+            entries.append(client_event(entry) if client else entry)
     else:
         run.input = await temporal.input_of(desc.id, desc.run_id)
         if desc.close_time is not None:
@@ -161,7 +171,21 @@ async def run_details(svc: Services, who: Principal, workflow_id: str, run_id: s
         run.result, error = await close_outcome(close, temporal.decode_one)
         run.error = RunError(**error) if error else None
     run.resumes = await resume_audit(svc, run_id)
-    return run, entries
+    if client:
+        body = ClientRunDetails(
+            **client_timing(desc), run_id=run.run_id, workflow_id=run.workflow_id, type=run.type,
+            vertesia_workflow_type=run.type, initiated_by=run.initiated_by,
+            interaction_name=attribute(desc, sa.INTERACTION), visibility=run.visibility, input=run.input,
+            result=run.result, error=run.error, memo=memo, pendingActivities=[client_pending(p) for p in pending],
+            resumes=run.resumes,
+        ).model_dump(mode="json", exclude={"history"})
+        if entries is not None:
+            body["history"] = {"type": "events", "events": entries}
+        return body
+    body = run.model_dump(mode="json", exclude={"history"})
+    if entries is not None:  # without history the field is left out, as the seed's API does
+        body["history"] = entries
+    return body
 
 
 async def resume_audit(svc: Services, run_id: str) -> list[dict[str, Any]]:

@@ -228,6 +228,40 @@ async def test_workflows_publish_progress_and_answers_through_the_stream(http: h
     assert frames_[-1].data["type"] == "WORKFLOW_CLOSED"
 
 
+
+async def test_resuming_by_since_with_nothing_newer_sends_no_older_message(http: httpx.AsyncClient) -> None:
+    """`since` = the last message's timestamp: the backlog is empty, and the next live message is
+    the first frame (never the kept ones again as a "gap" before it)."""
+    wid, rid = await a_run(http)
+    for n in range(3):
+        await publish(http, rid, n)
+    last = (await http.get(f"{run_path(wid, rid)}/updates")).json()["messages"][-1]
+    for params in ({"since": last["timestamp"]}, {"since": last["timestamp"], "skipHistory": "true"}):
+        async with stream(http, f"{run_path(wid, rid)}/stream", params=params) as frames:
+            await asyncio.sleep(0.3)
+            await publish(http, rid, 9)
+            [first] = await take(frames, 1)
+        assert first.data["message"] == "m9", params
+    await http.post(f"{run_path(wid, rid)}/actions/terminate")
+
+
+async def test_skip_history_still_replays_after_since_or_last_event_id(http: httpx.AsyncClient) -> None:
+    """How the Vertesia clients stream: the backlog by GET, then `skipHistory=true&since=<the last
+    timestamp they saw>`; what was published in between comes first."""
+    wid, rid = await a_run(http)
+    await publish(http, rid, 0)
+    seen = (await http.get(f"{run_path(wid, rid)}/updates")).json()["messages"][-1]
+    await publish(http, rid, 1)
+    async with stream(http, f"{run_path(wid, rid)}/stream",
+                      params={"skipHistory": "true", "since": seen["timestamp"]}) as frames:
+        [between] = await take(frames, 1)
+    async with stream(http, f"{run_path(wid, rid)}/stream", params={"skipHistory": "true"},
+                      headers={"Last-Event-ID": "1"}) as frames:
+        [resumed] = await take(frames, 1)
+    assert (between.id, between.data["message"]) == (resumed.id, resumed.data["message"]) == ("2", "m1")
+    await http.post(f"{run_path(wid, rid)}/actions/terminate")
+
+
 # -- a gateway of our own: small buffers, a Redis we can stop, a restart -------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -19,3 +20,15 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what or probe}")
         await asyncio.sleep(0.1)
+
+
+def until(probe: Callable[[], T | None], *, within: float = 20, what: str = "") -> T:
+    """`eventually` for a test that drives a blocking client (it sleeps, not awaits)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or probe}")
+        time.sleep(0.1)
