@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -132,6 +133,20 @@ class GatewaySettings(CommonSettings):
         description="Base URL of the Temporal Web UI, linked from the gateway's index page (GET /); "
                     "unset: no link.",
     )
+
+    runs_default_api_version: str | None = Field(
+        None, pattern=r"^[0-9]{8}$",
+        description="The API version (`YYYYMMDD`) the runs API answers a request without `x-api-version` in. "
+                    "Unset: seed 001's wire. Set it (e.g. `20260803`) when your clients are the published "
+                    "Vertesia ones: their SSE stream (an EventSource) cannot send the header.",
+    )
+
+    @field_validator("runs_default_api_version")
+    @classmethod
+    def _a_real_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            datetime.strptime(value, "%Y%m%d")  # a ValueError names what is wrong
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.deps import services
 from gateway.errors import BadRequest
 from gateway.routing import UUID, Param
 from gateway.runs_wire import API_VERSION_HEADER, CLIENT_API_VERSION, Wire, wire_of
@@ -44,8 +45,12 @@ API_VERSION = Param(
 
 
 def api_wire(request: Request) -> Wire:
-    """The wire the runs API answers this request in (`gateway.runs_wire`); 400 when malformed."""
-    return wire_of(request.headers.get(API_VERSION_HEADER))
+    """The wire the runs API answers this request in (`gateway.runs_wire`): its `x-api-version`,
+    else the gateway's `SIGNALWAY_RUNS_DEFAULT_API_VERSION`, else seed 001's; 400 when malformed."""
+    version = request.headers.get(API_VERSION_HEADER)
+    if version is None:
+        version = services(request).settings.runs_default_api_version
+    return wire_of(version)
 
 
 def run_ids(request: Request) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from vertesia_client import Client
 from vertesia_client.openapi.models import (
     AgentMessageDetails,
@@ -39,9 +40,11 @@ from gateway.runs_wire import (
     ClientRunList,
     CompactMessages,
 )
-from tests.helpers.gateway import Gateway
+from signalway.localstack import free_port
+from tests.helpers.gateway import Gateway, launch_gateway
 from tests.helpers.http import WORKFLOWS, assert_problem, run_path
 from tests.helpers.polling import until
+from tests.helpers.stack import Stack
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "clients" / "node"
 CLIENT = {"x-api-version": CLIENT_API_VERSION}
@@ -408,3 +411,42 @@ def test_openapi_documents_the_version_header_and_both_wires(plain: httpx.Client
                         ("UpdateMessagesAnyWire", {"UpdateMessages", "CompactMessages"}),
                         ("PostUpdateAnyWire", {"PostUpdate", "ClientPostUpdate"})):
         assert {ref["$ref"].rsplit("/", 1)[1] for ref in schemas[name]["anyOf"]} == wires
+
+
+# -- a gateway whose runs API defaults to the client wire ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client_wire_gateway(stack: Stack, gateway: Gateway, rsa_key: rsa.RSAPrivateKey) -> Iterator[Gateway]:
+    """SIGNALWAY_RUNS_DEFAULT_API_VERSION set: a request without x-api-version (the npm client's
+    EventSource) is answered in the client wire too (the session's worker runs the runs)."""
+    launched = launch_gateway(stack, free_port(), rsa_key, name="client-wire-gateway",
+                              SIGNALWAY_RUNS_DEFAULT_API_VERSION=CLIENT_API_VERSION)
+    yield launched
+    launched.process.stop()
+
+
+async def test_the_npm_clients_stream_ends_when_the_run_completes(node: str, client_wire_gateway: Gateway) -> None:
+    process = await asyncio.create_subprocess_exec(
+        node, "stream_to_close.mjs", client_wire_gateway.url, client_wire_gateway.token(), cwd=NODE_DIR,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=90)
+    assert process.returncode == 0, err.decode(errors="replace")[-4000:]
+    seen = json.loads(out)
+    # The workflow's own answers keep their type (ANSWER, published in capitals by the worker),
+    # and the run's close is the client wire's COMPLETE, which ends streamMessages by itself.
+    kinds = [(m["type"], m["message"]) for m in seen["streamed"]]
+    assert kinds[:2] == [(ANSWER, "echo: hello"), (ANSWER, "echo: bye")], kinds
+    assert kinds[-1][0] == COMPLETE and seen["result"] is None
+
+
+def test_the_default_version_applies_only_without_the_header(client_wire_gateway: Gateway,
+                                                            known_run: tuple[str, str]) -> None:
+    wid, rid = known_run
+    with httpx.Client(base_url=client_wire_gateway.url, headers=client_wire_gateway.headers(), timeout=30) as http:
+        headerless = http.get(f"{run_path(wid, rid)}/updates")
+        assert headerless.status_code == 200, headerless.text
+        messages = CompactMessages.model_validate(headerless.json()).messages
+        assert messages and all(m.t == ANSWER for m in messages)  # the client wire: numeric types
+        bad = http.get(f"{run_path(wid, rid)}/updates", headers={"x-api-version": "v2"})
+        assert_problem(bad, 400, "invalid_request")
