@@ -44,7 +44,10 @@ def _hosts(url: str, netloc: str, default_port: int) -> list[tuple[str, int]]:
         name = match.group(1).strip("[]") if match else ""
         if not match or not name:
             raise ValueError(f"Redis URL {url!r} names a host it cannot read: {entry!r}")
-        hosts.append((name, int(match.group(2) or default_port)))
+        port = int(match.group(2) or default_port)
+        if not 1 <= port <= 65535:
+            raise ValueError(f"Redis URL {url!r} names a port out of range: {port}")
+        hosts.append((name, port))
     return hosts
 
 

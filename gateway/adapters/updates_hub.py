@@ -36,6 +36,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -120,6 +122,8 @@ class Subscriber:
 
 NodeClient = Callable[[str, int], aioredis.Redis]
 
+_UNAVAILABLE = "Redis is unavailable; reconnect shortly with Last-Event-ID."
+
 
 def _plain_node_client(host: str, port: int) -> aioredis.Redis:
     return aioredis.Redis(host=host, port=port)
@@ -137,11 +141,32 @@ class _Link:
         self.unsubscribing: dict[str, int] = {}  # our own unsubscribes whose answers are due
         self.has_channels = asyncio.Event()
         self.reader: asyncio.Task[None] | None = None
+        # redis-py reconnects a broken pub/sub connection and subscribes again on its own:
+        # whatever was published in between is lost to us, so the reader treats that as a break.
+        self.reconnected = False
+        self._watched: Any = None  # the connection whose reconnects we are told of
 
     async def subscribe(self, name: str) -> None:
         self.channels.add(name)
         await (self.pubsub.ssubscribe(name) if self.sharded else self.pubsub.subscribe(name))
+        connection = self.pubsub.connection
+        if connection is not None and connection is not self._watched:
+            connection.register_connect_callback(self._on_reconnect)  # after its first connect
+            self._watched = connection
         self.has_channels.set()  # after: the reader waits while the pubsub has no subscription
+
+    def _on_reconnect(self, connection: Any) -> None:
+        self.reconnected = True
+
+    async def release(self) -> None:
+        """Close the subscription connection (and the node client made for it)."""
+        if self._watched is not None:
+            self._watched.deregister_connect_callback(self._on_reconnect)
+        with contextlib.suppress(Exception):
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+        if self.owner is not None:
+            with contextlib.suppress(Exception):
+                await self.owner.aclose()
 
     async def unsubscribe(self, name: str) -> None:
         self.channels.discard(name)
@@ -164,11 +189,7 @@ class _Link:
             self.reader.cancel()
             with contextlib.suppress(BaseException):
                 await self.reader
-        with contextlib.suppress(Exception):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
-        if self.owner is not None:
-            with contextlib.suppress(Exception):
-                await self.owner.aclose()
+        await self.release()
 
 
 class UpdatesHub:
@@ -188,6 +209,7 @@ class UpdatesHub:
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._confirmed: dict[str, asyncio.Event] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._readers: set[asyncio.Task[None]] = set()  # a broken link's too, until its reset is done
         self._lock = asyncio.Lock()
 
     @staticmethod
@@ -210,6 +232,12 @@ class UpdatesHub:
         for link in list(self._links.values()):
             await link.close()
         self._links.clear()
+        # Readers still resetting a broken link would refresh the slot map after the caller
+        # closed the client.
+        readers = list(self._readers)
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -220,6 +248,7 @@ class UpdatesHub:
         with an interruption)."""
         sub = Subscriber(run_id=run_id, queue=Mailbox(self._buffer))
         name = channel(run_id)
+        broken: _Link | None = None
         try:
             async with self._lock:
                 subscribers = self._subscribers.setdefault(run_id, set())
@@ -228,7 +257,14 @@ class UpdatesHub:
                     self._confirmed[name] = asyncio.Event()
                     link = await self._link_for(name)
                     self._link_of[name] = link
-                    await link.subscribe(name)
+                    try:
+                        await link.subscribe(name)
+                    except (RedisError, OSError):
+                        # Its node is down (a crashed primary the slot map still names): drop the
+                        # link, so the next stream asks a refreshed slot map, not the dead node.
+                        broken = link
+                        self._detach(link, _UNAVAILABLE)
+                        raise
                     self._watchers[run_id] = asyncio.create_task(self._watch(workflow_id, run_id))
                 confirmed = self._confirmed[name]
             await asyncio.wait_for(confirmed.wait(), confirm_timeout)
@@ -240,6 +276,9 @@ class UpdatesHub:
                     remaining.discard(sub)
                     if not remaining:
                         await self._drop_run(run_id)
+            if broken is not None:
+                await broken.close()
+                await self._refresh_slots()
 
     async def _link_for(self, name: str) -> _Link:
         """The link that carries `name`: the one connection, or the connection to the primary
@@ -259,8 +298,14 @@ class UpdatesHub:
                 link = _Link(key, self._redis.pubsub(), sharded=False, owner=None)
             else:
                 owner = self._node_client(*host_port)
+                # No retries on this link's own client: a dead node fails the subscribe at once
+                # (not after seconds of reconnecting under the hub's lock), and a broken
+                # connection reaches the reader, which ends the link's streams.
+                owner.set_retry(Retry(NoBackoff(), 0))
                 link = _Link(key, owner.pubsub(), sharded=True, owner=owner)
             link.reader = asyncio.create_task(self._read(link), name=f"updates-hub-reader {key}".strip())
+            self._readers.add(link.reader)
+            link.reader.add_done_callback(self._readers.discard)
             self._links[key] = link
         return link
 
@@ -310,10 +355,12 @@ class UpdatesHub:
                     await asyncio.wait_for(pubsub.ping(), self._stall_after)
                     probed = now
                 message = await pubsub.get_message(timeout=min(1.0, self._probe_every))
+                if link.reconnected:
+                    raise RedisConnectionError("the connection broke and was re-established")
             except (RedisError, OSError, TimeoutError) as exc:
                 # Connection lost, a stall, or a refusal (MOVED: this node no longer owns a slot).
                 log.warning("updates subscription lost%s: %s", f" on {link.name}" if link.name else "", exc)
-                await self._reset(link, "Redis is unavailable; reconnect shortly with Last-Event-ID.")
+                await self._reset(link, _UNAVAILABLE)
                 return
             if message is None:
                 continue
@@ -374,23 +421,23 @@ class UpdatesHub:
         """A link broke, so live messages on it may have been lost: end every stream it carried
         (each client resumes from its Last-Event-ID); the next stream opens a fresh link."""
         async with self._lock:
-            if self._links.get(link.name) is link:
-                del self._links[link.name]
-            for name in [n for n, owner in self._link_of.items() if owner is link]:
-                event = self._confirmed.get(name)
-                if event is not None:
-                    event.set()  # a stream still waiting for its confirmation ends now, not at its timeout
-                run_id = name[len(CHANNEL_PREFIX):-1]
-                self._deliver(run_id, Interrupted(reason))
-                self._forget(run_id)
+            self._detach(link, reason)
         link.reader = None  # this task is the reader; it ends after this
-        with contextlib.suppress(Exception):
-            await link.pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
-        if link.owner is not None:
-            with contextlib.suppress(Exception):
-                await link.owner.aclose()
+        await link.release()
         await asyncio.sleep(0.5)  # a Redis that is down is not asked again at once
         await self._refresh_slots()
+
+    def _detach(self, link: _Link, reason: str) -> None:
+        """Forget a broken link and end the streams it carried (under the lock)."""
+        if self._links.get(link.name) is link:
+            del self._links[link.name]
+        for name in [n for n, owner in self._link_of.items() if owner is link]:
+            event = self._confirmed.get(name)
+            if event is not None:
+                event.set()  # a stream still waiting for its confirmation ends now, not at its timeout
+            run_id = name[len(CHANNEL_PREFIX):-1]
+            self._deliver(run_id, Interrupted(reason))
+            self._forget(run_id)
 
     async def _refresh_slots(self) -> None:
         if isinstance(self._redis, RedisCluster):

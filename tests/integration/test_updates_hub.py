@@ -13,9 +13,18 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 
-from gateway.adapters.updates_hub import CloseWaiter, Item, Live, RunClosed, Subscriber, UpdatesHub
+from gateway.adapters.updates_hub import (
+    CloseWaiter,
+    Interrupted,
+    Item,
+    Live,
+    RunClosed,
+    Subscriber,
+    UpdatesHub,
+)
 from signalway.updates import UpdateStore, channel
 from tests.helpers.polling import eventually
+from tests.helpers.stack import Stack
 
 
 async def never_closes(workflow_id: str, run_id: str) -> RunClosed:
@@ -149,3 +158,33 @@ async def test_the_last_subscriber_leaving_unsubscribes_and_stops_the_watch(redi
             assert await listeners() == 1  # one Redis subscription for both streams
         await eventually(unsubscribed, what="the channel to be unsubscribed")
         await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_a_dropped_subscription_connection_ends_its_streams(stack: Stack) -> None:
+    """Redis closes the hub's subscription connection (CLIENT KILL here; an output buffer limit
+    or an idle proxy does the same) while Redis itself stays up. Whether the hub hears of it as
+    an error or through redis-py's own reconnect-and-resubscribe, what was published in between
+    was never relayed: the streams must end (to resume from the store), and the next
+    subscription works."""
+    name = f"hub-{uuid.uuid4().hex[:12]}"
+    hub_redis = aioredis.Redis.from_url(stack.redis_url, client_name=name)
+    observer = aioredis.Redis.from_url(stack.redis_url)
+    store, (wid, rid) = UpdateStore(observer), new_run()
+    try:
+        async with running_hub(hub_redis) as hub:
+            async with hub.subscribe(wid, rid) as sub:
+                assert await store.publish(rid, message="before") == 1
+                assert await next_id(sub) == 1
+                subscribed = [c for c in await observer.client_list() if c["name"] == name and c["cmd"] != "client"]
+                assert subscribed, await observer.client_list()
+                for client in subscribed:
+                    await observer.client_kill_filter(_id=client["id"])
+                assert await store.publish(rid, message="while the connection is down") == 2
+                item = await next_item(sub, within=10)
+                assert isinstance(item, Interrupted), f"the stream went on after its connection dropped: {item}"
+            async with hub.subscribe(wid, rid) as again:
+                assert await store.publish(rid, message="after") == 3
+                assert await next_id(again) == 3
+    finally:
+        await hub_redis.aclose()
+        await observer.aclose()
