@@ -224,7 +224,9 @@ class ClientListRuns(ListRuns):
                 if getattr(self, name) is not None]
 
 
-class ClientRunSummary(BaseModel):
+class _ClientRun(BaseModel):
+    """What a run is in the client wire, listed or in detail."""
+
     status: RunStatus
     started_at: str | None = Field(description="RFC 3339 UTC.")
     closed_at: str | None = Field(description="RFC 3339 UTC; null while running.")
@@ -232,10 +234,13 @@ class ClientRunSummary(BaseModel):
     run_id: str
     workflow_id: str
     type: str
+    vertesia_workflow_type: str
     initiated_by: str | None = _optional()
     interaction_name: str | None = _optional()
-    vertesia_workflow_type: str
     visibility: Visibility | None = _optional()
+
+
+class ClientRunSummary(_ClientRun):
     document_id: str | None = _optional()
     event_name: str | None = _optional()
     rule_id: str | None = _optional()
@@ -298,20 +303,9 @@ class ClientPendingActivity(BaseModel):
     lastFailure: str | None = _optional("The last failure's message.")  # noqa: N815
 
 
-class ClientRunDetails(BaseModel):
+class ClientRunDetails(_ClientRun):
     """Documents the details answer in the client wire (the gateway builds it as plain JSON)."""
 
-    status: RunStatus
-    started_at: str | None = Field(description="RFC 3339 UTC.")
-    closed_at: str | None = Field(description="RFC 3339 UTC; null while running.")
-    execution_duration: int | None = _optional("Seconds from start to close, as seed 001 counts them.")
-    run_id: str
-    workflow_id: str
-    type: str
-    vertesia_workflow_type: str
-    initiated_by: str | None = _optional()
-    interaction_name: str | None = _optional()
-    visibility: Visibility | None = _optional()
     input: Any = _optional()
     result: Any = _optional()
     error: RunError | None = _optional()

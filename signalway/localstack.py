@@ -228,8 +228,9 @@ class LocalCluster:
 
 
 def redis_cluster_node(data_dir: Path, *, port: int, bus_port: int, node_timeout_ms: int) -> list[str]:
-    """The command line of one cluster-enabled redis-server (AOF on, fsync per write: a restarted
-    node keeps what it acknowledged), not yet part of any cluster."""
+    """The command line of one cluster-enabled redis-server, not yet part of any cluster. No
+    persistence, like the tests' single Redis: a restarted node rejoins (its `nodes.conf`) and
+    copies its data from its primary."""
     node_dir = data_dir / str(port)
     node_dir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -237,7 +238,7 @@ def redis_cluster_node(data_dir: Path, *, port: int, bus_port: int, node_timeout
         "--protected-mode", "yes", "--daemonize", "no", "--cluster-enabled", "yes",
         "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(node_timeout_ms),
         "--cluster-port", str(bus_port),
-        "--appendonly", "yes", "--appendfsync", "always",
+        "--appendonly", "no",
     ]
     return argv
 

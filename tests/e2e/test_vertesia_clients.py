@@ -77,13 +77,19 @@ def node() -> str:
     return binary
 
 
-async def test_the_npm_client_drives_a_conversation_through_every_operation(node: str, gateway: Gateway) -> None:
+async def run_node(node: str, script: str, gateway: Gateway, *, within: float) -> dict[str, Any]:
+    """`node <script> <gateway url> <token>` in tests/clients/node; what it printed, as JSON."""
     process = await asyncio.create_subprocess_exec(
-        node, "drive.mjs", gateway.url, gateway.token(), cwd=NODE_DIR,
+        node, script, gateway.url, gateway.token(), cwd=NODE_DIR,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=within)
     assert process.returncode == 0, err.decode(errors="replace")[-4000:]
-    seen = json.loads(out)
+    seen: dict[str, Any] = json.loads(out)
+    return seen
+
+
+async def test_the_npm_client_drives_a_conversation_through_every_operation(node: str, gateway: Gateway) -> None:
+    seen = await run_node(node, "drive.mjs", gateway, within=120)
     wid, rid = seen["ids"]["workflow_id"], seen["ids"]["run_id"]
 
     assert seen["execute"] == [{"run_id": rid, "workflow_id": wid}]
@@ -427,12 +433,7 @@ def client_wire_gateway(stack: Stack, gateway: Gateway, rsa_key: rsa.RSAPrivateK
 
 
 async def test_the_npm_clients_stream_ends_when_the_run_completes(node: str, client_wire_gateway: Gateway) -> None:
-    process = await asyncio.create_subprocess_exec(
-        node, "stream_to_close.mjs", client_wire_gateway.url, client_wire_gateway.token(), cwd=NODE_DIR,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), timeout=90)
-    assert process.returncode == 0, err.decode(errors="replace")[-4000:]
-    seen = json.loads(out)
+    seen = await run_node(node, "stream_to_close.mjs", client_wire_gateway, within=90)
     # The workflow's own answers keep their type (ANSWER, published in capitals by the worker),
     # and the run's close is the client wire's COMPLETE, which ends streamMessages by itself.
     kinds = [(m["type"], m["message"]) for m in seen["streamed"]]
