@@ -89,7 +89,6 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         await check_layout_at_start(triggers, log)
         hub = UpdatesHub(redis.redis, wait_closed=wait_closed, buffer=settings.stream_buffer, telemetry=telemetry,
                          node_client=redis.node_client)
-        await hub.start()
         auth = Authenticator(settings)
         await auth.start()  # the identity provider's keys, when SIGNALWAY_JWT_JWKS_URL is set
         # Pings, send deadlines and the shutdown farewell of every open SSE stream (one task).

@@ -137,7 +137,6 @@ class _Link:
         self.pubsub = pubsub
         self.sharded = sharded
         self.owner = owner  # a node client made for this link, closed with it
-        self.channels: set[str] = set()
         self.unsubscribing: dict[str, int] = {}  # our own unsubscribes whose answers are due
         self.has_channels = asyncio.Event()
         self.reader: asyncio.Task[None] | None = None
@@ -147,7 +146,6 @@ class _Link:
         self._watched: Any = None  # the connection whose reconnects we are told of
 
     async def subscribe(self, name: str) -> None:
-        self.channels.add(name)
         await (self.pubsub.ssubscribe(name) if self.sharded else self.pubsub.subscribe(name))
         connection = self.pubsub.connection
         if connection is not None and connection is not self._watched:
@@ -169,7 +167,6 @@ class _Link:
                 await self.owner.aclose()
 
     async def unsubscribe(self, name: str) -> None:
-        self.channels.discard(name)
         self.unsubscribing[name] = self.unsubscribing.get(name, 0) + 1
         await (self.pubsub.sunsubscribe(name) if self.sharded else self.pubsub.unsubscribe(name))
 
@@ -220,9 +217,6 @@ class UpdatesHub:
     def final_frame(message: dict[str, Any]) -> bytes:
         """A stream's last frame (no id: a reconnect resumes after the last stored message)."""
         return ServerSentEvent(data=json.dumps(message, separators=(",", ":"))).encode()
-
-    async def start(self) -> None:
-        """Nothing to do until a stream subscribes: links open on demand."""
 
     async def stop(self) -> None:
         watchers = list(self._watchers.values())
@@ -310,16 +304,13 @@ class UpdatesHub:
         return link
 
     async def _drop_run(self, run_id: str) -> None:
-        self._subscribers.pop(run_id, None)
+        """The run's last stream left: stop tracking it and unsubscribe its channel."""
         name = channel(run_id)
-        self._confirmed.pop(name, None)
-        link = self._link_of.pop(name, None)
+        link = self._link_of.get(name)
+        self._forget(run_id)
         if link is not None:
             with contextlib.suppress(Exception):
                 await link.unsubscribe(name)
-        watcher = self._watchers.pop(run_id, None)
-        if watcher is not None:
-            watcher.cancel()
 
     def _deliver(self, run_id: str, item: Item) -> None:
         for sub in list(self._subscribers.get(run_id, ())):
@@ -396,19 +387,24 @@ class UpdatesHub:
         their Last-Event-ID and subscribe again on the new owner) and learn the new slot map."""
         log.info("updates channel of run %s moved off %s", run_id, link.name or "Redis")
         async with self._lock:
-            link.channels.discard(name)
             if self._link_of.get(name) is link:
-                event = self._confirmed.get(name)
-                if event is not None:
-                    event.set()
-                self._deliver(run_id, Interrupted("The run's Redis shard changed; reconnect with Last-Event-ID."))
-                self._forget(run_id)
+                self._interrupt(name, "The run's Redis shard changed; reconnect with Last-Event-ID.")
             # Still under the lock: a stream resubscribing now must be routed by the new map,
             # or its SSUBSCRIBE would go to the old owner and be refused.
             await self._refresh_slots()
 
+    def _interrupt(self, name: str, reason: str) -> None:
+        """End the streams of a channel's run (each resumes from its Last-Event-ID), a stream
+        still waiting for its confirmation included, and stop tracking the run."""
+        event = self._confirmed.get(name)
+        if event is not None:
+            event.set()  # a stream still waiting for its confirmation ends now, not at its timeout
+        run_id = name[len(CHANNEL_PREFIX):-1]
+        self._deliver(run_id, Interrupted(reason))
+        self._forget(run_id)
+
     def _forget(self, run_id: str) -> None:
-        """Stop tracking a run's subscription (its streams were told to reconnect)."""
+        """Stop tracking a run's subscription (its streams left or were told to reconnect)."""
         self._subscribers.pop(run_id, None)
         name = channel(run_id)
         self._confirmed.pop(name, None)
@@ -432,12 +428,7 @@ class UpdatesHub:
         if self._links.get(link.name) is link:
             del self._links[link.name]
         for name in [n for n, owner in self._link_of.items() if owner is link]:
-            event = self._confirmed.get(name)
-            if event is not None:
-                event.set()  # a stream still waiting for its confirmation ends now, not at its timeout
-            run_id = name[len(CHANNEL_PREFIX):-1]
-            self._deliver(run_id, Interrupted(reason))
-            self._forget(run_id)
+            self._interrupt(name, reason)
 
     async def _refresh_slots(self) -> None:
         if isinstance(self._redis, RedisCluster):

@@ -36,7 +36,6 @@ async def never_closes(workflow_id: str, run_id: str) -> RunClosed:
 async def running_hub(redis: aioredis.Redis, *, wait_closed: CloseWaiter = never_closes,
                       buffer: int = 256) -> AsyncIterator[UpdatesHub]:
     hub = UpdatesHub(redis, wait_closed=wait_closed, buffer=buffer)
-    await hub.start()
     try:
         yield hub
     finally:
