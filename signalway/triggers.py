@@ -451,20 +451,13 @@ class TriggerStore:
 
     async def get(self, project: str, id: str, *, event_key: str | None = None) -> Trigger | None:
         """Trigger `id`; pass its event key when known (else every bucket is asked)."""
-        if event_key is not None or self._shards == 1:
-            P = self._keyed(project, event_key) if event_key is not None else self._prefix(project, 0)
-            raw = cast(dict[bytes, bytes], await self._redis.hgetall(P + "id:" + id))
-            return Trigger.from_redis(raw) if raw else None
-        found = await self._load([(P, id) for P in self._prefixes(project)])
+        prefixes = [self._keyed(project, event_key)] if event_key is not None else self._prefixes(project)
+        found = await self._load([(P, id) for P in prefixes])
         return found[0] if found else None
 
     async def by_key(self, project: str, event_key: str) -> Trigger | None:
-        P = self._keyed(project, event_key)
-        id = cast(bytes | None, await self._redis.get(P + "key:" + event_key))
-        if id is None:
-            return None
-        raw = cast(dict[bytes, bytes], await self._redis.hgetall(P + "id:" + id.decode()))
-        return Trigger.from_redis(raw) if raw else None
+        id = cast(bytes | None, await self._redis.get(self._keyed(project, event_key) + "key:" + event_key))
+        return await self.get(project, id.decode(), event_key=event_key) if id is not None else None
 
     async def send(
         self, project: str, event_key: str, payload: str, fingerprint: str
