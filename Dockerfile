@@ -4,7 +4,11 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/opt/signalway \
+    PATH=/opt/signalway/bin:$PATH
 
 # One JSON object per log line, for a log collector (`text` is for a person at a terminal).
 ENV SIGNALWAY_LOG_FORMAT=json
@@ -14,15 +18,19 @@ RUN groupadd --system --gid 10001 signalway \
 
 WORKDIR /app
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY signalway ./signalway
 COPY gateway ./gateway
 COPY worker ./worker
 COPY workflows ./workflows
 COPY temporal-config ./temporal-config
 
-# Runtime dependencies only (no dev extras); build leftovers removed.
-RUN pip install . \
+# Exactly the versions uv.lock pins (hash-checked), runtime only: no test group, no `local`
+# extra (the image runs against a real Temporal, not the dev server's CLI). uv itself is
+# pinned and removed afterwards; build leftovers too.
+RUN pip install "uv==0.13.10" \
+    && uv sync --frozen --no-default-groups --no-editable --python /usr/local/bin/python3 \
+    && pip uninstall --yes uv \
     && rm -rf build *.egg-info
 
 USER 10001:10001

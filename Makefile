@@ -4,27 +4,48 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-# setuptools reports every editable install as a warning ("Editable installation. Please be
-# careful with folders ..."): noise, not news, on each fresh install.
-QUIET_PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet
+# uv installs from uv.lock (hash-checked, exact versions); it lives in a venv of its own so that
+# syncing the project's venv never removes it. Its own version is pinned here.
+UV_VERSION := 0.13.10
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+# Never download a Python: use the interpreter the machine has ($(PYTHON)).
+UV_ENV := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV)
+SYNC := $(UV_ENV) $(UV) sync --frozen --python $(PYTHON) --no-default-groups --extra local
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 DEV_FLAGS := $(if $(PORT),--port $(PORT)) $(if $(TEMPORAL_PORT),--temporal-port $(TEMPORAL_PORT)) \
 	$(if $(UI_PORT),--ui-port $(UI_PORT)) $(if $(REDIS_PORT),--redis-port $(REDIS_PORT)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-.PHONY: dev test install redis chromium node-clients lint clean
+.PHONY: dev test install install-run redis chromium node-clients lint lock clean
 
-$(STAMP): pyproject.toml
-	@echo "install: $(VENV) with $$($(PYTHON) --version)"
-	@$(PYTHON) -m venv $(VENV)
-	@echo "install: upgrading pip"
-	@$(QUIET_PIP) --upgrade pip
-	@echo "install: signalway and its dependencies into $(VENV) (a minute or two the first time)"
-	@$(QUIET_PIP) -e '.[dev]'
-	@touch $(STAMP)
-	@echo "install: done"
+$(UV):
+	@echo "install: uv $(UV_VERSION) into $(TOOLS) with $$($(PYTHON) --version)"
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-install: $(STAMP) redis chromium node-clients
+# What running needs (the `temporal` CLI included), exactly as uv.lock pins it; no test tool.
+$(RUN_STAMP): $(UV) pyproject.toml uv.lock
+	@echo "install: signalway into $(VENV) from uv.lock (runtime only)"
+	@$(SYNC) --quiet
+	@rm -f $(TEST_STAMP)
+	@touch $(RUN_STAMP)
+
+# The same, plus the test group (pytest, mypy, ruff, schemathesis, playwright, the clients).
+$(TEST_STAMP): $(UV) pyproject.toml uv.lock
+	@echo "install: signalway and the test tools into $(VENV) from uv.lock"
+	@$(SYNC) --group test --quiet
+	@rm -f $(RUN_STAMP)
+	@touch $(TEST_STAMP)
+
+install-run: $(RUN_STAMP)
+
+# Move the lock forward: newest versions the ranges in pyproject.toml allow, then `make test`.
+lock: $(UV)
+	$(UV_ENV) $(UV) lock --upgrade --python $(PYTHON)
+
+install: $(TEST_STAMP) redis chromium node-clients
 
 # A real Redis: Debian's redis-server (installed here when we are root), else say what to do.
 redis:
@@ -38,8 +59,11 @@ chromium:
 node-clients:
 	@bash scripts/ensure-node-clients
 
-# `make dev` needs only the venv and Redis; the browsers and the npm client are for the tests.
-dev: $(STAMP) redis
+# `make dev` needs only the runtime venv and Redis (a venv `make test` built serves too: it holds
+# the runtime set); the browsers and the npm client are for the tests.
+dev: redis
+	@if [ -f $(TEST_STAMP) ]; then $(MAKE) --no-print-directory $(TEST_STAMP); \
+	else $(MAKE) --no-print-directory $(RUN_STAMP); fi
 	@$(BIN)/signalway dev $(strip $(DEV_FLAGS))
 
 test: install
@@ -47,8 +71,8 @@ test: install
 	$(BIN)/mypy gateway worker workflows signalway
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .signalway .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .signalway .pytest_cache

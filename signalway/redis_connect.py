@@ -98,7 +98,7 @@ def connect(url: str, *, redis_class: type[aioredis.Redis] = aioredis.Redis,
             username=address.username, password=address.password, ssl=address.tls, **options)
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         sentinels, service, db, password, tls = parse_sentinel(url)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves Sentinel.__init__ unannotated
+        sentinel = Sentinel(
             sentinels, sentinel_kwargs={"password": password, "ssl": tls} if tls else
             ({"password": password} if password else None),
             password=password, ssl=tls, **options)

@@ -161,7 +161,7 @@ class _Link:
         if self._watched is not None:
             self._watched.deregister_connect_callback(self._on_reconnect)
         with contextlib.suppress(Exception):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+            await self.pubsub.aclose()
         if self.owner is not None:
             with contextlib.suppress(Exception):
                 await self.owner.aclose()

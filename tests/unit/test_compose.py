@@ -672,12 +672,20 @@ def test_dockerfile_runs_as_non_root() -> None:
     assert "CMD" not in order or order.index("CMD") > last_user, "USER must come before CMD"
 
 
-def test_dockerfile_installs_without_dev_extras() -> None:
-    installs = [args for args in instructions("RUN") if "pip install" in args]
-    assert installs, "the image must `pip install .`"
+def test_dockerfile_installs_the_runtime_set_from_the_lock() -> None:
+    installs = [args for args in instructions("RUN") if "uv sync" in args]
+    assert installs, "the image must install from uv.lock with `uv sync`"
     for args in installs:
-        assert re.search(r"pip install\s+(?:--?\S+\s+)*\.(\s|$|&)", args), args
-        assert "[dev]" not in args and "-e " not in args and "--editable" not in args, args
+        assert "--frozen" in args, "the lock is used as it is, never re-resolved"
+        assert "--no-default-groups" in args and "--group" not in args, "no test tools"
+        assert "--extra" not in args and "--all-extras" not in args, "no `local` CLI"
+        assert "--no-editable" in args, args
+    assert not [a for a in instructions("RUN") if re.search(r"pip install\s+(?:-\S+\s+)*\.", a)], \
+        "pip would resolve the ranges again, not the lock"
+    pinned_uv = re.search(r'uv==([\d.]+)', " ".join(instructions("RUN")))
+    makefile_uv = re.search(r"UV_VERSION := ([\d.]+)", (ROOT / "Makefile").read_text())
+    assert pinned_uv and makefile_uv and pinned_uv.group(1) == makefile_uv.group(1), \
+        "the image and `make` install the same uv"
 
 
 def test_dockerfile_copies_every_package_and_build_input() -> None:
@@ -687,7 +695,7 @@ def test_dockerfile_copies_every_package_and_build_input() -> None:
         copied.update(p.rstrip("/") for p in parts[:-1])
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
-    needed = packages | {"pyproject.toml", pyproject["project"]["readme"], "temporal-config"}
+    needed = packages | {"pyproject.toml", "uv.lock", pyproject["project"]["readme"], "temporal-config"}
     assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
     for path in copied:
         assert (ROOT / path).exists(), f"COPY {path}: no such file"
