@@ -20,8 +20,6 @@ WORKDIR /app
 
 COPY pyproject.toml uv.lock README.md ./
 COPY signalway ./signalway
-COPY gateway ./gateway
-COPY worker ./worker
 COPY workflows ./workflows
 COPY temporal-config ./temporal-config
 

@@ -68,7 +68,7 @@ dev: redis
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy gateway worker workflows signalway
+	$(BIN)/mypy signalway workflows
 	$(BIN)/pytest
 
 lint: $(TEST_STAMP)

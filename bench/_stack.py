@@ -5,7 +5,7 @@
 
 `local_stack()` starts, on free ports in a temp dir: the Temporal dev server (headless, SQLite
 with WAL pragmas, Signalway's search attributes, and its HTTP API on `--http-port`), Redis
-(no persistence; or a Redis Cluster with `--redis cluster`), one worker (`python -m worker`) and one gateway (`python -m signalway
+(no persistence; or a Redis Cluster with `--redis cluster`), one worker (`python -m signalway.worker`) and one gateway (`python -m signalway
 gateway`); it waits for the gateway's /readyz and stops everything, in reverse order, at the
 end. Nothing here is used by the tests.
 """
@@ -168,7 +168,7 @@ def local_stack(*, keep: bool = False, log: bool = True, gateway_workers: int = 
         if log:
             print(f"Redis: {env['SIGNALWAY_REDIS_URL']}", file=sys.stderr)
         python = sys.executable
-        processes.append(ManagedProcess("worker", [python, "-m", "worker"], env=env,
+        processes.append(ManagedProcess("worker", [python, "-m", "signalway.worker"], env=env,
                                         log_path=data_dir / "worker.log", cwd=ROOT))
         processes.append(ManagedProcess("gateway", [python, "-m", "signalway", "gateway"], env=env,
                                         log_path=data_dir / "gateway.log", cwd=ROOT))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from gateway.settings import GatewaySettings
+    from signalway.gateway.settings import GatewaySettings
 
 DEV_DIR = Path(".signalway")
 DEV_SECRET_FILE = "dev-secret"  # in the data dir; made by `signalway dev`
@@ -78,8 +78,8 @@ def _graceful_server_class() -> type:
 
 def _prepare_gateway_process(settings: GatewaySettings) -> None:
     """What every gateway process sets up before its app is built (each of `--workers N` too)."""
-    from gateway.middleware import RequestContextFilter
     from signalway import tracing
+    from signalway.gateway.middleware import RequestContextFilter
     from signalway.logging_setup import configure as configure_logging
 
     # Before the app is built: create_app reads the tracer, the Temporal client its interceptor.
@@ -109,9 +109,9 @@ def _tune_gc() -> None:
 def _gateway_process_app() -> Starlette:
     """uvicorn's app factory in each process of `signalway gateway --workers N` (spawned: it
     reads its settings from the environment, as the parent did, and sets itself up)."""
-    from gateway.app import create_app
-    from gateway.settings import GatewaySettings
     from signalway._config_errors import load_settings
+    from signalway.gateway.app import create_app
+    from signalway.gateway.settings import GatewaySettings
 
     settings = load_settings(GatewaySettings)
     _prepare_gateway_process(settings)
@@ -124,10 +124,10 @@ def _gateway(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from gateway.app import create_app
-    from gateway.settings import GatewaySettings
     from signalway import tracing
     from signalway._config_errors import load_settings
+    from signalway.gateway.app import create_app
+    from signalway.gateway.settings import GatewaySettings
 
     settings = load_settings(GatewaySettings)
     workers = args.workers if args.workers is not None else settings.gateway_workers
@@ -166,7 +166,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from worker.__main__ import main as worker_main
+    from signalway.worker.__main__ import main as worker_main
 
     worker_main()
     _exit_now(0)

@@ -350,12 +350,12 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
     needs = tuple(s.name for s in backends)
     services = [*backends, Service(
         "worker", address=task_queue, announce=f"on task queue {task_queue!r}", needs=needs,
-        spawn=lambda: ManagedProcess("worker", [python, "-m", "worker"], env=env,
+        spawn=lambda: ManagedProcess("worker", [python, "-m", "signalway.worker"], env=env,
                                      log_path=data_dir / "worker.log", die_with_parent=True),
         probe=_worker_probe,
     ), Service(
         "gateway", address=url, announce=f"on {url}", needs=needs,
-        spawn=lambda: ManagedProcess("gateway", [python, "-m", "gateway"], env=env,
+        spawn=lambda: ManagedProcess("gateway", [python, "-m", "signalway.gateway"], env=env,
                                      log_path=data_dir / "gateway.log", die_with_parent=True),
         probe=_readyz_probe(url),
     )]

@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.routing import ApiRoute
-from gateway.settings import GatewaySettings
+from signalway.gateway.app import create_app
+from signalway.gateway.routing import ApiRoute
+from signalway.gateway.settings import GatewaySettings
 from signalway.tokens import SUPERADMIN
 from tests.helpers.gateway import API_KEY, Gateway
 from tests.helpers.http import DURABLE, WORKFLOWS, execute, run_path

@@ -68,7 +68,7 @@ class Faulty:
     def start_worker(self, name: str = "worker") -> None:
         env = {"SIGNALWAY_TEMPORAL_ADDRESS": self.temporal_address, "SIGNALWAY_REDIS_URL": self.redis_url,
                "SIGNALWAY_SHUTDOWN_GRACE_SECONDS": "1"}
-        self.processes[name] = ManagedProcess(name, [sys.executable, "-m", "worker"], env=env,
+        self.processes[name] = ManagedProcess(name, [sys.executable, "-m", "signalway.worker"], env=env,
                                               log_path=self.data_dir / f"{name}.log")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from gateway.routing import MAX_JSON_DEPTH, MAX_JSON_NUMBER_CHARS
+from signalway.gateway.routing import MAX_JSON_DEPTH, MAX_JSON_NUMBER_CHARS
 from tests.helpers.http import DURABLE, WORKFLOWS, assert_problem, create, execute, run_path
 from tests.helpers.polling import eventually
 

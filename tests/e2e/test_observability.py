@@ -65,7 +65,7 @@ async def traced(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Asyn
             "SIGNALWAY_LOG_FORMAT": "json",
             "SIGNALWAY_TASK_QUEUE": f"traced-{uuid.uuid4().hex[:8]}",  # not the session's untraced worker
         }
-        worker = ManagedProcess("traced-worker", [sys.executable, "-m", "worker"], log_path=logs / "worker.log", env={
+        worker = ManagedProcess("traced-worker", [sys.executable, "-m", "signalway.worker"], log_path=logs / "worker.log", env={
             **otel, "SIGNALWAY_TEMPORAL_ADDRESS": stack.temporal_address, "SIGNALWAY_REDIS_URL": stack.redis_url,
             "SIGNALWAY_PUBLIC_URL": f"http://127.0.0.1:{port}", "SIGNALWAY_RESUME_SECRET": resume_secret,
             "SIGNALWAY_WEBHOOK_SECRET": WEBHOOK_SECRET, "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",

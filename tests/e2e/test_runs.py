@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from gateway.runs_schemas import HistoryEntry
+from signalway.gateway.runs_schemas import HistoryEntry
 from tests.helpers.gateway import API_KEY, Gateway
 from tests.helpers.http import WORKFLOWS, assert_problem, execute, listed, run_path, wait_run
 from tests.helpers.polling import eventually

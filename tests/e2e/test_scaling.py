@@ -30,7 +30,7 @@ _QUEUE: list[str] = []
 def _worker(stack: Stack, queue: str, name: str, tmp_path: Any) -> ManagedProcess:
     env = {"SIGNALWAY_TEMPORAL_ADDRESS": stack.temporal_address, "SIGNALWAY_REDIS_URL": stack.redis_url,
            "SIGNALWAY_TASK_QUEUE": queue, "SIGNALWAY_SHUTDOWN_GRACE_SECONDS": "1"}
-    return ManagedProcess(name, [sys.executable, "-m", "worker"], env=env, log_path=tmp_path / f"{name}.log")
+    return ManagedProcess(name, [sys.executable, "-m", "signalway.worker"], env=env, log_path=tmp_path / f"{name}.log")
 
 
 @pytest.fixture

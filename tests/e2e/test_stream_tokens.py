@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.routing import ApiRoute
-from gateway.settings import GatewaySettings
+from signalway.gateway.app import create_app
+from signalway.gateway.routing import ApiRoute
+from signalway.gateway.settings import GatewaySettings
 from signalway.localstack import ManagedProcess, free_port
 from signalway.tokens import SUPERADMIN
 from tests.helpers.gateway import Gateway, gateway_env

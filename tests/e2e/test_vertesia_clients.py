@@ -32,8 +32,8 @@ from vertesia_client.openapi.models import (
     WorkflowHistoryOneOf,
 )
 
-from gateway.runs_schemas import RunDetails, RunList
-from gateway.runs_wire import (
+from signalway.gateway.runs_schemas import RunDetails, RunList
+from signalway.gateway.runs_wire import (
     CLIENT_API_VERSION,
     MESSAGE_TYPES,
     ClientRunDetails,

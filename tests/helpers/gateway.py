@@ -71,7 +71,7 @@ def launch_worker(stack: Stack, gateway_port: int, *, name: str = "worker", **ex
            "SIGNALWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
            "SIGNALWAY_RESUME_SECRET": secrets.token_urlsafe(32), "SIGNALWAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "SIGNALWAY_WEBHOOK_TIMEOUT_SECONDS": "2", "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", **extra}
-    return ManagedProcess(name, [sys.executable, "-m", "worker"], env=env, log_path=stack.data_dir / f"{name}.log")
+    return ManagedProcess(name, [sys.executable, "-m", "signalway.worker"], env=env, log_path=stack.data_dir / f"{name}.log")
 
 
 def launch_gateway(stack: Stack, port: int, rsa_key: rsa.RSAPrivateKey, *, name: str = "gateway",

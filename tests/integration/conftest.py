@@ -11,11 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
+from signalway.worker.build import WorkerDeps, build_worker
+from signalway.worker.settings import WorkerSettings
 from tests.helpers.gateway import WEBHOOK_SECRET
 from tests.helpers.stack import Stack
 from tests.helpers.worker import RunningWorker
-from worker.build import WorkerDeps, build_worker
-from worker.settings import WorkerSettings
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`gateway/app.py`: the real app in-process (TestClient, lifespan and all) in front of the
+"""`signalway/gateway/app.py`: the real app in-process (TestClient, lifespan and all) in front of the
 session's Temporal and Redis, with an in-process worker on the app's task queue."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gateway.app import create_app
-from gateway.routing import ApiRoute
-from gateway.settings import GatewaySettings
+from signalway.gateway.app import create_app
+from signalway.gateway.routing import ApiRoute
+from signalway.gateway.settings import GatewaySettings
 from signalway.localstack import free_port
 from signalway.tokens import SUPERADMIN, mint
 from tests.helpers.gateway import API_KEY

@@ -1,4 +1,4 @@
-"""`gateway/services/idempotency.py`: `acting_once`, `derived_id` and `fingerprint`, with the
+"""`signalway/gateway/services/idempotency.py`: `acting_once`, `derived_id` and `fingerprint`, with the
 gateway's real Redis adapter on the session's Redis."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any, cast
 
 import pytest
 
-from gateway.adapters.redis import RedisService
-from gateway.deps import Services
-from gateway.errors import IdempotencyConflict
-from gateway.services.idempotency import acting_once, derived_id, fingerprint
+from signalway.gateway.adapters.redis import RedisService
+from signalway.gateway.deps import Services
+from signalway.gateway.errors import IdempotencyConflict
+from signalway.gateway.services.idempotency import acting_once, derived_id, fingerprint
 from tests.helpers.stack import Stack
 
 

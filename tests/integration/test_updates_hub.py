@@ -1,4 +1,4 @@
-"""`gateway/adapters/updates_hub.py`: `UpdatesHub` fed by `UpdateStore` on the session's real Redis.
+"""`signalway/gateway/adapters/updates_hub.py`: `UpdatesHub` fed by `UpdateStore` on the session's real Redis.
 
 The hub watches each subscribed run for its close through the `wait_closed` function it is
 built with; these tests pass functions of their own there (the gateway passes Temporal's).
@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 
-from gateway.adapters.updates_hub import (
+from signalway.gateway.adapters.updates_hub import (
     CloseWaiter,
     Interrupted,
     Item,

@@ -1,4 +1,4 @@
-"""`gateway/adapters/updates_hub.py` on the session's real Redis Cluster (3 primaries, a replica
+"""`signalway/gateway/adapters/updates_hub.py` on the session's real Redis Cluster (3 primaries, a replica
 each): `UpdatesHub` fed by `UpdateStore`, with one sharded subscription per primary, a run's
 slot moved to another primary by a real resharding, and a primary killed under a stream.
 
@@ -22,7 +22,14 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from gateway.adapters.updates_hub import Interrupted, Item, Live, NodeClient, Subscriber, UpdatesHub
+from signalway.gateway.adapters.updates_hub import (
+    Interrupted,
+    Item,
+    Live,
+    NodeClient,
+    Subscriber,
+    UpdatesHub,
+)
 from signalway.localstack import LocalCluster
 from signalway.redis_connect import close, connect
 from signalway.updates import Message, UpdateStore, channel, updates_key

@@ -29,11 +29,11 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowHandle
 
 from signalway.localstack import free_port
+from signalway.worker.build import WorkerDeps, build_worker
+from signalway.worker.settings import WorkerSettings
 from tests.helpers.polling import eventually
 from tests.helpers.stack import Stack
 from tests.helpers.worker import RunningWorker
-from worker.build import WorkerDeps, build_worker
-from worker.settings import WorkerSettings
 from workflows.approval import ApprovalInput, ApprovalWorkflow, ApproveInput
 from workflows.webhook_wait import DELIVER_WEBHOOK_ACTIVITY
 

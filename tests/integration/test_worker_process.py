@@ -1,4 +1,4 @@
-"""`python -m worker` as a real process: it drains in-flight activities on SIGTERM."""
+"""`python -m signalway.worker` as a real process: it drains in-flight activities on SIGTERM."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from workflows.content_ingestion import IngestionInput, StandardContentIngestion
 async def test_sigterm_lets_the_running_activity_finish(client: Client, redis: aioredis.Redis, stack: Stack) -> None:
     task_queue = str(uuid.uuid4())
     process = ManagedProcess(
-        "drain-worker", [sys.executable, "-m", "worker"], log_path=stack.data_dir / "drain-worker.log",
+        "drain-worker", [sys.executable, "-m", "signalway.worker"], log_path=stack.data_dir / "drain-worker.log",
         env={"SIGNALWAY_TEMPORAL_ADDRESS": stack.temporal_address, "SIGNALWAY_REDIS_URL": stack.redis_url,
              "SIGNALWAY_TASK_QUEUE": task_queue, "SIGNALWAY_SHUTDOWN_GRACE_SECONDS": "20"},
     )

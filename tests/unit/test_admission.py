@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.errors import EXCEPTION_HANDLERS
-from gateway.middleware import AdmissionMiddleware, Metrics
+from signalway.gateway.errors import EXCEPTION_HANDLERS
+from signalway.gateway.middleware import AdmissionMiddleware, Metrics
 
 
 def _client(*, max_in_flight: int = 2, max_queued: int = 2, queue_timeout: float = 0.2, per_principal: int = 100,

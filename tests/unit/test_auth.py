@@ -5,9 +5,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.auth import Authenticator
-from gateway.errors import Unauthorized
-from gateway.settings import GatewaySettings
+from signalway.gateway.auth import Authenticator
+from signalway.gateway.errors import Unauthorized
+from signalway.gateway.settings import GatewaySettings
 from signalway.tokens import SUPERADMIN, mint
 from tests.helpers.identity import hmac_token, unsigned_token
 

@@ -1,9 +1,10 @@
 """The import order of the whole tree, bottom to top, and no cycles.
 
     top        signalway (its lazy re-export of the client), signalway.{cli,devstack,
-               localstack,client,__main__}, gateway.__main__,
-               worker.__main__: entry points; nothing imports them
-    processes  gateway (HTTP) and worker (Temporal worker): never each other
+               localstack,client,__main__}, signalway.gateway.__main__,
+               signalway.worker.__main__: entry points; nothing imports them
+    processes  signalway.gateway (HTTP) and signalway.worker (Temporal worker): never each
+               other
     workflows  deterministic code; no I/O library, no gateway, no worker
     bottom     the rest of signalway: settings, Redis formats, attribute names
 
@@ -21,9 +22,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("signalway", "gateway", "worker", "workflows")
+PACKAGES = ("signalway", "workflows")
 TOP = {"signalway", "signalway.cli", "signalway.devstack", "signalway.localstack", "signalway.client", "signalway.__main__",
-       "gateway.__main__", "worker.__main__"}
+       "signalway.gateway.__main__", "signalway.worker.__main__"}
 
 
 def _module(path: Path) -> str:
@@ -58,8 +59,10 @@ MODULES = {_module(p): p for package in PACKAGES for p in (ROOT / package).rglob
 def _layer(module: str) -> str:
     if module in TOP:
         return "top"
-    return {"signalway": "bottom", "workflows": "workflows", "gateway": "gateway", "worker": "worker"}[
-        module.split(".")[0]]
+    for process in ("gateway", "worker"):
+        if module == f"signalway.{process}" or module.startswith(f"signalway.{process}."):
+            return process
+    return {"signalway": "bottom", "workflows": "workflows"}[module.split(".")[0]]
 
 
 # Which layers each layer may import (itself included).
@@ -88,19 +91,19 @@ def test_module_imports_only_layers_below_it(module: str) -> None:
     assert not wrong, f"{module} ({_layer(module)}) imports {sorted(wrong)}"
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("gateway.")))
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("signalway.gateway.")))
 def test_gateway_layers(module: str) -> None:
     imported = _imports(MODULES[module], top_level_only=False)
     backends = {n for n in imported if n.split(".")[0] in ("temporalio", "redis")}
-    if module.startswith("gateway.routes"):
+    if module.startswith("signalway.gateway.routes"):
         assert not backends, f"{module} imports {sorted(backends)}: routes call services"
-        adapters = {n for n in imported if n.startswith("gateway.adapters")}
+        adapters = {n for n in imported if n.startswith("signalway.gateway.adapters")}
         assert not adapters, f"{module} imports {sorted(adapters)}: routes call services"
-    elif module.startswith("gateway.services"):
+    elif module.startswith("signalway.gateway.services"):
         assert not backends, f"{module} imports {sorted(backends)}: services use the adapters"
-        routes = {n for n in imported if n.startswith("gateway.routes")}
+        routes = {n for n in imported if n.startswith("signalway.gateway.routes")}
         assert not routes, f"{module} imports {sorted(routes)}: services sit below the routes"
-    elif not module.startswith("gateway.adapters") and module not in ("gateway.app", "gateway.deps"):
+    elif not module.startswith("signalway.gateway.adapters") and module not in ("signalway.gateway.app", "signalway.gateway.deps"):
         assert not backends, f"{module} imports {sorted(backends)}: only gateway.adapters talk to the backends"
 
 
@@ -133,7 +136,7 @@ def test_no_import_cycles() -> None:
 
 def test_importing_workflows_pulls_in_no_io_library() -> None:
     code = ("import sys, workflows, workflows.registry\n"
-            "loaded = sorted(m for m in ('httpx', 'redis', 'starlette', 'uvicorn', 'gateway', 'worker')"
+            "loaded = sorted(m for m in ('httpx', 'redis', 'starlette', 'uvicorn', 'signalway.gateway', 'signalway.worker')"
             " if m in sys.modules)\n"
             "print(','.join(loaded))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

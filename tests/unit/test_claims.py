@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from gateway.claims import claim_at, permissions_of
+from signalway.gateway.claims import claim_at, permissions_of
 
 AUTH0 = {"sub": "auth0|42", "https://signalway.example.com/project": "acme",
          "https://signalway.example.com/org": {"id": "org-7"}}

@@ -6,7 +6,7 @@ from ipaddress import ip_network
 
 from starlette.requests import Request
 
-from gateway.client_address import IPNetwork, client_address
+from signalway.gateway.client_address import IPNetwork, client_address
 
 PROXIES: tuple[IPNetwork, ...] = (ip_network("10.0.0.0/8"), ip_network("2001:db8::/32"))
 

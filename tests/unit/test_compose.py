@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.settings import GatewaySettings
 from signalway import search_attributes
+from signalway.gateway.settings import GatewaySettings
 from signalway.settings import CommonSettings
-from worker.settings import WorkerSettings
+from signalway.worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -10,7 +10,7 @@ from ipaddress import ip_network
 import pytest
 from pydantic import ValidationError
 
-from gateway.settings import GatewaySettings
+from signalway.gateway.settings import GatewaySettings
 
 SHORT_JWT_SECRET = "short-secret-value-xyz"
 BAD_API_KEYS = "not-json-secret-abc"
@@ -57,10 +57,10 @@ def test_gateway_never_shows_secrets_next_to_another_bad_field() -> None:
 
 
 def test_gateway_without_credentials_says_what_to_configure() -> None:
-    assert_config_errors(run("gateway"), ["configuration error: configure SIGNALWAY_JWT_SECRET"])
+    assert_config_errors(run("signalway.gateway"), ["configuration error: configure SIGNALWAY_JWT_SECRET"])
 
 
-@pytest.mark.parametrize("command", [("signalway", "worker"), ("worker",)])
+@pytest.mark.parametrize("command", [("signalway", "worker"), ("signalway.worker",)])
 def test_worker_reports_bad_settings_the_same_way(command: tuple[str, ...]) -> None:
     result = run(*command, SIGNALWAY_TEMPORAL_API_KEY=TEMPORAL_API_KEY, SIGNALWAY_RESUME_SECRET=SHORT_JWT_SECRET)
     assert_config_errors(result, ["configuration error: SIGNALWAY_RESUME_SECRET must be at least 32 bytes"],

@@ -1,6 +1,6 @@
 import json
 
-from gateway.errors import (
+from signalway.gateway.errors import (
     AllowedAction,
     BackendUnavailable,
     Problem,

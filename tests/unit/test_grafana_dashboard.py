@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from gateway.middleware import Metrics
-from gateway.telemetry import GatewayTelemetry
+from signalway.gateway.middleware import Metrics
+from signalway.gateway.telemetry import GatewayTelemetry
+from signalway.worker.metrics import EXPORTED
 from tests.helpers.dashboard import DASHBOARD, SDK_METRICS, queried_metrics
-from worker.metrics import EXPORTED
 
 
 def _series(registry: CollectorRegistry) -> set[str]:

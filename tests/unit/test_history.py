@@ -2,7 +2,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
 from temporalio.api.history.v1 import HistoryEvent
 
-from gateway.adapters.history import durable_event_type, failure_summary
+from signalway.gateway.adapters.history import durable_event_type, failure_summary
 
 
 def test_event_type_names_are_snake_case_without_prefix() -> None:

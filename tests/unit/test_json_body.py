@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import BadRequest
-from gateway.routing import MAX_JSON_DEPTH, MAX_JSON_NUMBER_CHARS, parse_json_body
+from signalway.gateway.errors import BadRequest
+from signalway.gateway.routing import MAX_JSON_DEPTH, MAX_JSON_NUMBER_CHARS, parse_json_body
 
 
 def nested(depth: int, leaf: str = "1") -> bytes:

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from gateway.jwks import MAX_LIFETIME, FetchGate, cache_lifetime, key_table
+from signalway.gateway.jwks import MAX_LIFETIME, FetchGate, cache_lifetime, key_table
 from tests.helpers.identity import ec_key, ed25519_key, rsa_key
 
 RSA = rsa_key("rs", publish_alg=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.list_query import InvalidQuery, parse
+from signalway.gateway.list_query import InvalidQuery, parse
 
 
 @pytest.mark.parametrize(

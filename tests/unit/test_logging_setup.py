@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.middleware import (
+from signalway.gateway.middleware import (
     PROJECT,
     REQUEST_ID,
     TRACE_ID,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from gateway.routes._params import preference_applied, return_preference
+from signalway.gateway.routes._params import preference_applied, return_preference
 
 
 def request(*prefer: str) -> Request:

@@ -6,8 +6,8 @@
 import re
 from pathlib import Path
 
-from gateway.settings import GatewaySettings
-from worker.settings import WorkerSettings
+from signalway.gateway.settings import GatewaySettings
+from signalway.worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

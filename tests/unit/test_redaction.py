@@ -9,7 +9,7 @@ import secrets
 import pytest
 from starlette.requests import Request
 
-from gateway.errors import BackendUnavailable, problem_handler
+from signalway.gateway.errors import BackendUnavailable, problem_handler
 from signalway.redaction import REDACTED, RedactingFilter, redact
 
 TOKEN = secrets.token_urlsafe(32)  # 43 characters, like a resume token

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from gateway.errors import Conflict, Gone, NotFound, RateLimited, Unprocessable
-from gateway.routes import resume_page
+from signalway.gateway.errors import Conflict, Gone, NotFound, RateLimited, Unprocessable
+from signalway.gateway.routes import resume_page
 from signalway.resume import ResumeStep
 
 NOW_MS = int(time.time() * 1000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from gateway.services.resume import check_variables
+from signalway.gateway.services.resume import check_variables
 
 SPEC = {"answer": "string", "amount": "number", "ok": "boolean", "doc": "file"}
 GOOD_FILE = {"name": "a.pdf", "content_type": "application/pdf", "data": base64.b64encode(b"%PDF").decode()}

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import BadRequest, Unprocessable
-from gateway.runs_wire import (
+from signalway.gateway.errors import BadRequest, Unprocessable
+from signalway.gateway.runs_wire import (
     MESSAGE_TYPES,
     ClientPostUpdate,
     Wire,

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.sse import PING, STREAM_SEND, EventStream, EventStreams
+from signalway.gateway.sse import PING, STREAM_SEND, EventStream, EventStreams
 
 
 class Frames:

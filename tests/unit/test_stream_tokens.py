@@ -5,10 +5,10 @@ import time
 import jwt
 import pytest
 
-from gateway import stream_tokens
-from gateway.auth import Authenticator, Principal
-from gateway.errors import Unauthorized
-from gateway.settings import GatewaySettings
+from signalway.gateway import stream_tokens
+from signalway.gateway.auth import Authenticator, Principal
+from signalway.gateway.errors import Unauthorized
+from signalway.gateway.settings import GatewaySettings
 from signalway.tokens import SUPERADMIN, mint
 
 SECRET = "s" * 40

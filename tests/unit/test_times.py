@@ -6,7 +6,7 @@ import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from gateway.schemas import DurableWorkflow, WorkflowEvent
+from signalway.gateway.schemas import DurableWorkflow, WorkflowEvent
 from signalway.times import ms_to_rfc3339, rfc3339_ms, us_to_rfc3339
 from signalway.triggers import iso_us
 

@@ -1,8 +1,8 @@
 import pytest
 
-from gateway.adapters.visibility import all_of, equals, literal
-from gateway.errors import BadRequest
 from signalway import search_attributes as sa
+from signalway.gateway.adapters.visibility import all_of, equals, literal
+from signalway.gateway.errors import BadRequest
 
 
 @pytest.mark.parametrize("value", ["a' OR '1'='1", "x\\", 'say "hi"', "new\nline", ""])
