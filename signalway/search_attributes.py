@@ -1,7 +1,8 @@
 """Names of the custom search attributes Signalway records on the runs it starts.
 
-`temporal-config/search-attributes.txt` registers them with Temporal; a unit test keeps
-the two in step.
+This module is their source for `signalway dev` (an installed one too, which has no
+`temporal-config/`); `temporal-config/search-attributes.txt` registers them with a
+deployed Temporal (docker-compose), and a unit test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ VISIBILITY = SearchAttributeKey.for_keyword("SignalwayVisibility")
 INTERACTION = SearchAttributeKey.for_keyword("SignalwayInteraction")
 
 ALL = (PROJECT, API, DOCUMENT_ID, EVENT_NAME, RULE_ID, RULE_NAME, INITIATED_BY, VISIBILITY, INTERACTION)
+
+
+def registrations() -> dict[str, str]:
+    """`NAME: TYPE` of every attribute, as `temporal operator search-attribute create` takes them."""
+    return {key.name: "Keyword" for key in ALL}
 
 
 def config_file() -> Path:

@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import workflow
 
-from workflows.approval import ApprovalWorkflow
-from workflows.content_ingestion import StandardContentIngestion
-from workflows.conversation import ConversationWorkflow
-from workflows.order_fulfillment import OrderFulfillmentWorkflow
+from .approval import ApprovalWorkflow
+from .content_ingestion import StandardContentIngestion
+from .conversation import ConversationWorkflow
+from .order_fulfillment import OrderFulfillmentWorkflow
 
 WORKFLOWS: tuple[type, ...] = (
     ConversationWorkflow,

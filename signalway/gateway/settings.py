@@ -11,7 +11,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from signalway.gateway.client_address import IPNetwork
 from signalway.settings import CommonSettings
 from signalway.webhook_targets import parse_networks
-from workflows.registry import TYPES
+from signalway_examples.registry import TYPES
 
 
 class GatewaySettings(CommonSettings):

@@ -8,8 +8,8 @@ from temporalio import activity
 
 from signalway.redis_connect import RedisClient
 from signalway.updates import UpdateStore
-from workflows._common import PUBLISH_UPDATE_ACTIVITY, PublishUpdateInput
-from workflows.content_ingestion import (
+from signalway_examples._common import PUBLISH_UPDATE_ACTIVITY, PublishUpdateInput
+from signalway_examples.content_ingestion import (
     PROCESS_DOCUMENT_ACTIVITY,
     ProcessDocumentInput,
     ProcessDocumentResult,

@@ -16,7 +16,7 @@ from signalway.worker.metrics import WorkerMetrics
 from signalway.worker.resume import ResumeActivities
 from signalway.worker.settings import WorkerSettings
 from signalway.worker.triggers import TriggerActivities
-from workflows.registry import WORKFLOWS
+from signalway_examples.registry import WORKFLOWS
 
 
 @dataclass

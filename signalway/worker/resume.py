@@ -19,7 +19,7 @@ from signalway.resume import ResumeStore, resume_url, token_for
 from signalway.times import rfc3339_ms
 from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
 from signalway.worker.metrics import WorkerMetrics
-from workflows.webhook_wait import (
+from signalway_examples.webhook_wait import (
     DELIVER_WEBHOOK_ACTIVITY,
     EXTEND_RESUME_STEP_ACTIVITY,
     OPEN_RESUME_STEP_ACTIVITY,

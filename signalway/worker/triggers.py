@@ -10,7 +10,7 @@ from temporalio import activity
 from signalway.redis_connect import RedisClient
 from signalway.triggers import TriggerStore, invalid_event_key
 from signalway.worker.metrics import WorkerMetrics
-from workflows.event_wait import (
+from signalway_examples.event_wait import (
     REGISTER_TRIGGER_ACTIVITY,
     SETTLE_TRIGGER_ACTIVITY,
     InvalidEventKey,

@@ -34,7 +34,7 @@ from tests.helpers.otlp import Collector, Span, serve_collector
 from tests.helpers.polling import eventually
 from tests.helpers.receiver import serve_receiver
 from tests.helpers.stack import Stack
-from workflows.approval import ApprovalWorkflow
+from signalway_examples.approval import ApprovalWorkflow
 
 START_ROUTE = f"POST {WORKFLOWS}/execute/{{workflow_type}}"
 RESUME_ROUTE = "POST /public/send-user-signal/{signal_id}"

@@ -14,14 +14,14 @@ from temporalio.worker import Replayer
 from signalway.resume import ResumeStep, ResumeStore
 from tests.helpers.polling import eventually
 from tests.helpers.worker import RunningWorker
-from workflows.approval import (
+from signalway_examples.approval import (
     ApprovalInput,
     ApprovalState,
     ApprovalWorkflow,
     ApproveInput,
     ExtendDeadlineInput,
 )
-from workflows.webhook_wait import RESUME_SIGNAL, ResumeSignal
+from signalway_examples.webhook_wait import RESUME_SIGNAL, ResumeSignal
 
 # Nothing listens there: deliveries fail and retry in the background, the step waits all the same.
 UNANSWERED_HOOK = "http://127.0.0.1:9/hook"

@@ -26,7 +26,7 @@ from temporalio.worker import Worker
 from signalway import triggers as triggers_module
 from signalway.triggers import LAYOUT_KEY, TriggerStore, bucket_of, now_us, prefix
 from signalway.worker.triggers import TriggerActivities
-from workflows.event_wait import (
+from signalway_examples.event_wait import (
     InvalidEventKey,
     RegisterTriggerInput,
     SettleTriggerInput,

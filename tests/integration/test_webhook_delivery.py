@@ -34,8 +34,8 @@ from signalway.worker.settings import WorkerSettings
 from tests.helpers.polling import eventually
 from tests.helpers.stack import Stack
 from tests.helpers.worker import RunningWorker
-from workflows.approval import ApprovalInput, ApprovalWorkflow, ApproveInput
-from workflows.webhook_wait import DELIVER_WEBHOOK_ACTIVITY
+from signalway_examples.approval import ApprovalInput, ApprovalWorkflow, ApproveInput
+from signalway_examples.webhook_wait import DELIVER_WEBHOOK_ACTIVITY
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 LEAK = "internal-banner-7f3a"  # what a probed service answers; must never reach the run's failure

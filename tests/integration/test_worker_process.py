@@ -16,7 +16,7 @@ from signalway.localstack import ManagedProcess
 from signalway.updates import updates_key
 from tests.helpers.polling import eventually
 from tests.helpers.stack import Stack
-from workflows.content_ingestion import IngestionInput, StandardContentIngestion
+from signalway_examples.content_ingestion import IngestionInput, StandardContentIngestion
 
 
 async def test_sigterm_lets_the_running_activity_finish(client: Client, redis: aioredis.Redis, stack: Stack) -> None:

@@ -12,8 +12,8 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from signalway.updates import updates_key
 from tests.helpers.worker import RunningWorker
-from workflows._common import EventReceived
-from workflows.approval import (
+from signalway_examples._common import EventReceived
+from signalway_examples.approval import (
     ApprovalInput,
     ApprovalResult,
     ApprovalState,
@@ -21,9 +21,9 @@ from workflows.approval import (
     ApproveInput,
     ExtendDeadlineInput,
 )
-from workflows.content_ingestion import IngestionInput, IngestionResult, StandardContentIngestion
-from workflows.conversation import ConversationInput, ConversationWorkflow, UserInput
-from workflows.order_fulfillment import OrderFulfillmentWorkflow, OrderInput
+from signalway_examples.content_ingestion import IngestionInput, IngestionResult, StandardContentIngestion
+from signalway_examples.conversation import ConversationInput, ConversationWorkflow, UserInput
+from signalway_examples.order_fulfillment import OrderFulfillmentWorkflow, OrderInput
 
 
 async def test_approval_times_out_at_its_deadline(worker: RunningWorker) -> None:

@@ -29,6 +29,8 @@ TOP = {"signalway", "signalway.cli", "signalway.devstack", "signalway.localstack
 
 def _module(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[0] == "workflows":  # installed, and imported, as `signalway_examples`
+        parts[0] = "signalway_examples"
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -62,7 +64,7 @@ def _layer(module: str) -> str:
     for process in ("gateway", "worker"):
         if module == f"signalway.{process}" or module.startswith(f"signalway.{process}."):
             return process
-    return {"signalway": "bottom", "workflows": "workflows"}[module.split(".")[0]]
+    return {"signalway": "bottom", "signalway_examples": "workflows"}[module.split(".")[0]]
 
 
 # Which layers each layer may import (itself included).
@@ -135,7 +137,7 @@ def test_no_import_cycles() -> None:
 
 
 def test_importing_workflows_pulls_in_no_io_library() -> None:
-    code = ("import sys, workflows, workflows.registry\n"
+    code = ("import sys, signalway_examples, signalway_examples.registry\n"
             "loaded = sorted(m for m in ('httpx', 'redis', 'starlette', 'uvicorn', 'signalway.gateway', 'signalway.worker')"
             " if m in sys.modules)\n"
             "print(','.join(loaded))")

@@ -694,7 +694,8 @@ def test_dockerfile_copies_every_package_and_build_input() -> None:
         parts = [p for p in args.split() if not p.startswith("--")]
         copied.update(p.rstrip("/") for p in parts[:-1])
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    setuptools = pyproject["tool"]["setuptools"]
+    packages = {setuptools["package-dir"].get(p, p) for p in setuptools["packages"] if "." not in p}
     needed = packages | {"pyproject.toml", "uv.lock", pyproject["project"]["readme"], "temporal-config"}
     assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
     for path in copied:

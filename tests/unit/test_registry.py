@@ -1,6 +1,6 @@
-from workflows.approval import ApproveInput, RejectInput
-from workflows.content_ingestion import IngestionInput
-from workflows.registry import TYPES
+from signalway_examples.approval import ApproveInput, RejectInput
+from signalway_examples.content_ingestion import IngestionInput
+from signalway_examples.registry import TYPES
 
 
 def test_registry_reads_names_and_payload_models_from_the_workflow_classes() -> None:

@@ -1,4 +1,4 @@
-from workflows.approval.models import (
+from .models import (
     ApprovalInput,
     ApprovalResult,
     ApprovalState,
@@ -6,7 +6,7 @@ from workflows.approval.models import (
     ExtendDeadlineInput,
     RejectInput,
 )
-from workflows.approval.workflows import ApprovalWorkflow
+from .workflows import ApprovalWorkflow
 
 __all__ = [
     "ApprovalInput",

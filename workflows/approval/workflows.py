@@ -10,7 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.approval.models import (
+    from .models import (
         ApprovalInput,
         ApprovalResult,
         ApprovalState,
@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
         ExtendDeadlineInput,
         RejectInput,
     )
-    from workflows.webhook_wait import (
+    from ..webhook_wait import (
         ResumeRevoked,
         ResumeTimedOut,
         extend_step,

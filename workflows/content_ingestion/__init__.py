@@ -1,11 +1,11 @@
-from workflows.content_ingestion.models import (
+from .models import (
     PROCESS_DOCUMENT_ACTIVITY,
     IngestionInput,
     IngestionResult,
     ProcessDocumentInput,
     ProcessDocumentResult,
 )
-from workflows.content_ingestion.workflows import StandardContentIngestion
+from .workflows import StandardContentIngestion
 
 __all__ = [
     "PROCESS_DOCUMENT_ACTIVITY",

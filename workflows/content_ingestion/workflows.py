@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.content_ingestion.models import (
+    from .models import (
         PROCESS_DOCUMENT_ACTIVITY,
         IngestionInput,
         IngestionResult,

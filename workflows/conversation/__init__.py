@@ -1,4 +1,4 @@
-from workflows.conversation.models import ConversationInput, ConversationResult, UserInput
-from workflows.conversation.workflows import ConversationWorkflow
+from .models import ConversationInput, ConversationResult, UserInput
+from .workflows import ConversationWorkflow
 
 __all__ = ["ConversationInput", "ConversationResult", "ConversationWorkflow", "UserInput"]

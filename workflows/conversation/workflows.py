@@ -7,8 +7,8 @@ from collections import deque
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows._common import publish_update
-    from workflows.conversation.models import ConversationInput, ConversationResult, UserInput
+    from .._common import publish_update
+    from .models import ConversationInput, ConversationResult, UserInput
 
 
 @workflow.defn

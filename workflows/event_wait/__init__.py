@@ -1,4 +1,4 @@
-from workflows.event_wait.models import (
+from .models import (
     REGISTER_TRIGGER_ACTIVITY,
     SETTLE_TRIGGER_ACTIVITY,
     TRIGGER_SIGNAL,
@@ -7,7 +7,7 @@ from workflows.event_wait.models import (
     TriggerMessage,
     TriggerRegistered,
 )
-from workflows.event_wait.steps import (
+from .steps import (
     EventCanceled,
     EventTimedOut,
     InvalidEventKey,

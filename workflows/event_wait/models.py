@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from workflows._common import Payload
+from .._common import Payload
 
 REGISTER_TRIGGER_ACTIVITY = "registerTrigger"
 SETTLE_TRIGGER_ACTIVITY = "settleTrigger"

@@ -21,8 +21,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
     from signalway.event_keys import invalid_event_key
-    from workflows._common import run_state
-    from workflows.event_wait.models import (
+    from .._common import run_state
+    from .models import (
         REGISTER_TRIGGER_ACTIVITY,
         SETTLE_TRIGGER_ACTIVITY,
         TRIGGER_SIGNAL,

@@ -1,4 +1,4 @@
-from workflows.order_fulfillment.models import OrderInput, OrderResult
-from workflows.order_fulfillment.workflows import OrderFulfillmentWorkflow
+from .models import OrderInput, OrderResult
+from .workflows import OrderFulfillmentWorkflow
 
 __all__ = ["OrderFulfillmentWorkflow", "OrderInput", "OrderResult"]

@@ -1,4 +1,4 @@
-from workflows.webhook_wait.models import (
+from .models import (
     DELIVER_WEBHOOK_ACTIVITY,
     EXTEND_RESUME_STEP_ACTIVITY,
     OPEN_RESUME_STEP_ACTIVITY,
@@ -11,7 +11,7 @@ from workflows.webhook_wait.models import (
     ResumeStepOpened,
     VariableType,
 )
-from workflows.webhook_wait.steps import (
+from .steps import (
     ResumeRevoked,
     ResumeTimedOut,
     extend_step,

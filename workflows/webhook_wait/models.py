@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from workflows._common import Payload
+from .._common import Payload
 
 VariableType = Literal["string", "number", "boolean", "file"]
 

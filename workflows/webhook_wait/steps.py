@@ -24,8 +24,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
-    from workflows._common import run_state
-    from workflows.webhook_wait.models import (
+    from .._common import run_state
+    from .models import (
         DELIVER_WEBHOOK_ACTIVITY,
         EXTEND_RESUME_STEP_ACTIVITY,
         OPEN_RESUME_STEP_ACTIVITY,

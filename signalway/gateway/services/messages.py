@@ -27,7 +27,7 @@ from signalway.gateway.errors import (
 from signalway.gateway.routing import validate
 from signalway.gateway.services import access
 from signalway.gateway.services.idempotency import acting_once, fingerprint
-from workflows.registry import TYPES
+from signalway_examples.registry import TYPES
 
 Kind = Literal["signals", "queries", "updates"]
 

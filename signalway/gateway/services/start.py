@@ -29,7 +29,7 @@ from signalway.gateway.errors import (
 from signalway.gateway.routing import validate
 from signalway.gateway.services.idempotency import derived_id, fingerprint
 from signalway.webhook_targets import WebhookTargetRefused, resolve_target
-from workflows.registry import CONVERSATION_TYPES, TYPES
+from signalway_examples.registry import CONVERSATION_TYPES, TYPES
 
 # Memo keys: the fingerprint of the request that started a run (an Idempotency-Key retry
 # must match it), and the durable surface's input when small enough to show in lists.
