@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
+from signalway_examples.registry import TYPES
 
 from signalway.gateway.client_address import IPNetwork
 from signalway.settings import CommonSettings
 from signalway.webhook_targets import parse_networks
-from signalway_examples.registry import TYPES
 
 
 class GatewaySettings(CommonSettings):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from temporalio import activity
-
-from signalway.redis_connect import RedisClient
-from signalway.updates import UpdateStore
 from signalway_examples._common import PUBLISH_UPDATE_ACTIVITY, PublishUpdateInput
 from signalway_examples.content_ingestion import (
     PROCESS_DOCUMENT_ACTIVITY,
     ProcessDocumentInput,
     ProcessDocumentResult,
 )
+from temporalio import activity
+
+from signalway.redis_connect import RedisClient
+from signalway.updates import UpdateStore
 
 
 class Activities:

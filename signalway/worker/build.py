@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+from signalway_examples.registry import WORKFLOWS
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
@@ -16,7 +17,6 @@ from signalway.worker.metrics import WorkerMetrics
 from signalway.worker.resume import ResumeActivities
 from signalway.worker.settings import WorkerSettings
 from signalway.worker.triggers import TriggerActivities
-from signalway_examples.registry import WORKFLOWS
 
 
 @dataclass

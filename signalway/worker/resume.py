@@ -9,6 +9,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
+from signalway_examples.webhook_wait import (
+    DELIVER_WEBHOOK_ACTIVITY,
+    EXTEND_RESUME_STEP_ACTIVITY,
+    OPEN_RESUME_STEP_ACTIVITY,
+    DeliverWebhookInput,
+    ExtendResumeStepInput,
+    OpenResumeStepInput,
+    ResumeStepOpened,
+)
 from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -19,15 +28,6 @@ from signalway.resume import ResumeStore, resume_url, token_for
 from signalway.times import rfc3339_ms
 from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
 from signalway.worker.metrics import WorkerMetrics
-from signalway_examples.webhook_wait import (
-    DELIVER_WEBHOOK_ACTIVITY,
-    EXTEND_RESUME_STEP_ACTIVITY,
-    OPEN_RESUME_STEP_ACTIVITY,
-    DeliverWebhookInput,
-    ExtendResumeStepInput,
-    OpenResumeStepInput,
-    ResumeStepOpened,
-)
 
 # The outcome label of `signalway_webhook_deliveries_total` for each failure type raised below.
 # (A redirect is `rejected`: it is an answer, and it is not followed.)

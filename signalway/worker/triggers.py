@@ -5,11 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from temporalio import activity
-
-from signalway.redis_connect import RedisClient
-from signalway.triggers import TriggerStore, invalid_event_key
-from signalway.worker.metrics import WorkerMetrics
 from signalway_examples.event_wait import (
     REGISTER_TRIGGER_ACTIVITY,
     SETTLE_TRIGGER_ACTIVITY,
@@ -18,6 +13,11 @@ from signalway_examples.event_wait import (
     SettleTriggerInput,
     TriggerRegistered,
 )
+from temporalio import activity
+
+from signalway.redis_connect import RedisClient
+from signalway.triggers import TriggerStore, invalid_event_key
+from signalway.worker.metrics import WorkerMetrics
 
 
 def _us(value: datetime) -> int:

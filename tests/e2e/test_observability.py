@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from signalway_examples.approval import ApprovalWorkflow
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -34,7 +35,6 @@ from tests.helpers.otlp import Collector, Span, serve_collector
 from tests.helpers.polling import eventually
 from tests.helpers.receiver import serve_receiver
 from tests.helpers.stack import Stack
-from signalway_examples.approval import ApprovalWorkflow
 
 START_ROUTE = f"POST {WORKFLOWS}/execute/{{workflow_type}}"
 RESUME_ROUTE = "POST /public/send-user-signal/{signal_id}"

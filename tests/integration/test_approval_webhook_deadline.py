@@ -8,12 +8,6 @@ from datetime import datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.worker import Replayer
-
-from signalway.resume import ResumeStep, ResumeStore
-from tests.helpers.polling import eventually
-from tests.helpers.worker import RunningWorker
 from signalway_examples.approval import (
     ApprovalInput,
     ApprovalState,
@@ -22,6 +16,12 @@ from signalway_examples.approval import (
     ExtendDeadlineInput,
 )
 from signalway_examples.webhook_wait import RESUME_SIGNAL, ResumeSignal
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.worker import Replayer
+
+from signalway.resume import ResumeStep, ResumeStore
+from tests.helpers.polling import eventually
+from tests.helpers.worker import RunningWorker
 
 # Nothing listens there: deliveries fail and retry in the background, the step waits all the same.
 UNANSWERED_HOOK = "http://127.0.0.1:9/hook"

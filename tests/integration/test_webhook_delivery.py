@@ -24,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from signalway_examples.approval import ApprovalInput, ApprovalWorkflow, ApproveInput
+from signalway_examples.webhook_wait import DELIVER_WEBHOOK_ACTIVITY
 from standardwebhooks import Webhook
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowHandle
@@ -34,8 +36,6 @@ from signalway.worker.settings import WorkerSettings
 from tests.helpers.polling import eventually
 from tests.helpers.stack import Stack
 from tests.helpers.worker import RunningWorker
-from signalway_examples.approval import ApprovalInput, ApprovalWorkflow, ApproveInput
-from signalway_examples.webhook_wait import DELIVER_WEBHOOK_ACTIVITY
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 LEAK = "internal-banner-7f3a"  # what a probed service answers; must never reach the run's failure

@@ -9,6 +9,7 @@ import sys
 import uuid
 
 import redis.asyncio as aioredis
+from signalway_examples.content_ingestion import IngestionInput, StandardContentIngestion
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -16,7 +17,6 @@ from signalway.localstack import ManagedProcess
 from signalway.updates import updates_key
 from tests.helpers.polling import eventually
 from tests.helpers.stack import Stack
-from signalway_examples.content_ingestion import IngestionInput, StandardContentIngestion
 
 
 async def test_sigterm_lets_the_running_activity_finish(client: Client, redis: aioredis.Redis, stack: Stack) -> None:

@@ -8,10 +8,6 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
-from temporalio.client import WorkflowUpdateFailedError
-
-from signalway.updates import updates_key
-from tests.helpers.worker import RunningWorker
 from signalway_examples._common import EventReceived
 from signalway_examples.approval import (
     ApprovalInput,
@@ -21,9 +17,17 @@ from signalway_examples.approval import (
     ApproveInput,
     ExtendDeadlineInput,
 )
-from signalway_examples.content_ingestion import IngestionInput, IngestionResult, StandardContentIngestion
+from signalway_examples.content_ingestion import (
+    IngestionInput,
+    IngestionResult,
+    StandardContentIngestion,
+)
 from signalway_examples.conversation import ConversationInput, ConversationWorkflow, UserInput
 from signalway_examples.order_fulfillment import OrderFulfillmentWorkflow, OrderInput
+from temporalio.client import WorkflowUpdateFailedError
+
+from signalway.updates import updates_key
+from tests.helpers.worker import RunningWorker
 
 
 async def test_approval_times_out_at_its_deadline(worker: RunningWorker) -> None:

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
     from signalway.event_keys import invalid_event_key
+
     from .._common import run_state
     from .models import (
         REGISTER_TRIGGER_ACTIVITY,

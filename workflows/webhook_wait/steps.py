@@ -24,6 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
+
     from .._common import run_state
     from .models import (
         DELIVER_WEBHOOK_ACTIVITY,

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from signalway_examples.event_wait import TRIGGER_SIGNAL, TriggerMessage
+
 from signalway.gateway.adapters.redis import REDIS_FAILURES
 from signalway.gateway.adapters.temporal import NoWorkerAnswered, Status
 from signalway.gateway.auth import Principal
@@ -30,7 +32,6 @@ from signalway.gateway.services import access
 from signalway.gateway.services.idempotency import acting_once, fingerprint
 from signalway.times import ms_to_rfc3339, us_to_rfc3339_ms
 from signalway.triggers import Trigger, invalid_event_key, iso_us, now_us
-from signalway_examples.event_wait import TRIGGER_SIGNAL, TriggerMessage
 
 _LIST_SCAN_LIMIT = 20_000
 _PREFIX_CONCURRENCY = 64

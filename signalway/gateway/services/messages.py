@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from signalway_examples.registry import TYPES
 
 from signalway.gateway.adapters.temporal import HandlerSet, NoWorkerAnswered, is_open
 from signalway.gateway.auth import Principal
@@ -27,7 +28,6 @@ from signalway.gateway.errors import (
 from signalway.gateway.routing import validate
 from signalway.gateway.services import access
 from signalway.gateway.services.idempotency import acting_once, fingerprint
-from signalway_examples.registry import TYPES
 
 Kind = Literal["signals", "queries", "updates"]
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from signalway_examples.webhook_wait import RESUME_SIGNAL, ResumeAudit, ResumeSignal
+
 from signalway.gateway.auth import Principal
 from signalway.gateway.deps import Services
 from signalway.gateway.errors import (
@@ -32,7 +34,6 @@ from signalway.gateway.services import access
 from signalway.gateway.services.idempotency import fingerprint
 from signalway.resume import ResumeStep, token_hash
 from signalway.times import ms_to_rfc3339
-from signalway_examples.webhook_wait import RESUME_SIGNAL, ResumeAudit, ResumeSignal
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _RATE_KEY = "signalway:ratelimit:resume:{ip}:{window}"

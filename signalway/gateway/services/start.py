@@ -15,6 +15,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from signalway_examples.registry import CONVERSATION_TYPES, TYPES
+
 from signalway import search_attributes as sa
 from signalway.gateway.adapters.temporal import RunFacts
 from signalway.gateway.auth import Principal
@@ -29,7 +31,6 @@ from signalway.gateway.errors import (
 from signalway.gateway.routing import validate
 from signalway.gateway.services.idempotency import derived_id, fingerprint
 from signalway.webhook_targets import WebhookTargetRefused, resolve_target
-from signalway_examples.registry import CONVERSATION_TYPES, TYPES
 
 # Memo keys: the fingerprint of the request that started a run (an Idempotency-Key retry
 # must match it), and the durable surface's input when small enough to show in lists.
