@@ -1,0 +1,27 @@
+// The example workflow: publishes progress, waits on a resume URL and on an event trigger, and
+// answers a signal (`note`) and a query (`status`) at any time.
+import { defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
+import { publishUpdate, waitForEvent, webhookAndWait } from './signalway';
+
+export interface ReviewInput { subject: string; webhook_url: string; event_key: string }
+export interface ReviewStatus { stage: 'reviewing' | 'waiting_for_event' | 'done'; decision?: string; notes: string[] }
+
+export const noteSignal = defineSignal<[{ text: string }]>('note');
+export const statusQuery = defineQuery<ReviewStatus>('status');
+
+export async function typescriptReview(input: ReviewInput): Promise<ReviewStatus & { event: unknown }> {
+  const status: ReviewStatus = { stage: 'reviewing', notes: [] };
+  setHandler(noteSignal, ({ text }) => { status.notes.push(text); });
+  setHandler(statusQuery, () => status);
+
+  await publishUpdate('PROGRESS', `Review of ${input.subject} started`, { stage: status.stage });
+  const answer = await webhookAndWait(input.webhook_url, { decision: 'string' },
+    { step: 'review', timeoutMs: 3600_000, prompt: `Approve ${input.subject}?` });
+  status.decision = String(answer.decision);
+  status.stage = 'waiting_for_event';
+  await publishUpdate('PROGRESS', `Reviewed: ${status.decision}`, { stage: status.stage });
+  const event = await waitForEvent(input.event_key, { timeoutMs: 3600_000 });
+  status.stage = 'done';
+  await publishUpdate('PROGRESS', `Event ${input.event_key} received`, { stage: status.stage });
+  return { ...status, event };
+}
