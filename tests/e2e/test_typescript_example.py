@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import uuid
@@ -73,6 +74,10 @@ def node() -> str:
     return binary
 
 
+def example_env(stack: Stack, queue: str) -> dict[str, str]:
+    return {"TEMPORAL_ADDRESS": stack.temporal_address, "TEMPORAL_NAMESPACE": "default", "TASK_QUEUE": queue}
+
+
 @pytest.fixture(scope="module")
 async def ts_queue(node: str, stack: Stack, client: Client) -> AsyncIterator[str]:
     """The example's worker, compiled from the sources as they are, polling a queue of its own."""
@@ -80,9 +85,8 @@ async def ts_queue(node: str, stack: Stack, client: Client) -> AsyncIterator[str
                                        cwd=EXAMPLE, capture_output=True, text=True, timeout=300)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     queue = "typescript-example-" + uuid.uuid4().hex[:8]
-    process = ManagedProcess("ts-worker", [node, "lib/worker.js"], cwd=EXAMPLE, log_path=stack.data_dir / "ts-worker.log",
-                             env={"TEMPORAL_ADDRESS": stack.temporal_address, "TEMPORAL_NAMESPACE": "default",
-                                  "TASK_QUEUE": queue})
+    process = ManagedProcess("ts-worker", [node, "lib/worker.js"], cwd=EXAMPLE, env=example_env(stack, queue),
+                             log_path=stack.data_dir / "ts-worker.log")
 
     async def polling() -> bool:
         assert process.running(), f"the TypeScript worker exited:\n{process.tail(40)}"
@@ -163,7 +167,9 @@ async def resume_and_send(http: httpx.AsyncClient, receiver: Receiver, wid: str,
 
 
 def expected_result(notes: list[str]) -> dict[str, Any]:
-    return {"stage": "done", "decision": "approved", "notes": notes, "event": {"carrier": "dhl"}}
+    # `summary` comes from the team's own activity, on the TypeScript worker's queue.
+    return {"stage": "done", "decision": "approved", "notes": notes, "event": {"carrier": "dhl"},
+            "summary": f"invoice 42: approved ({'; '.join(notes)})"}
 
 
 async def test_the_durable_surface_drives_a_typescript_run_through_both_waits(ts_http: httpx.AsyncClient) -> None:
@@ -220,3 +226,27 @@ async def test_the_runs_surface_drives_a_typescript_run_through_both_waits(ts_ht
     assert run["result"] == expected_result(["first"])
     assert [m["message"] for m in (await ts_http.get(f"{run_path(wid, rid)}/updates")).json()["messages"]] == [
         "Review of invoice 42 started", "Reviewed: approved", f"Event {body['event_key']} received"]
+
+
+async def test_a_run_the_team_starts_with_its_own_client_is_served_by_its_search_attributes(
+        node: str, stack: Stack, ts_queue: str, ts_gateway: Gateway, ts_http: httpx.AsyncClient) -> None:
+    async with serve_receiver() as receiver:
+        body = review_input(receiver)
+        started = await asyncio.create_subprocess_exec(
+            node, "lib/start.js", "alpha", json.dumps(body), cwd=EXAMPLE, env={**os.environ, **example_env(stack, ts_queue)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(started.communicate(), timeout=60)
+        assert started.returncode == 0, err.decode(errors="replace")
+        ids = json.loads(out)
+        wid, rid = ids["workflow_id"], ids["run_id"]
+        await receiver.next_payload()  # its resume step is open: the run is under way
+
+    run = (await ts_http.get(run_path(wid, rid), params={"include_history": "false"})).json()
+    assert (run["type"], run["status"], run["input"]) == (TYPE, "RUNNING", body)
+    assert (await status(ts_http, wid, rid, "reviewing"))["notes"] == []
+    listed = await ts_http.post(f"{WORKFLOWS}/runs", json={"query": f"WorkflowId = '{wid}'"})
+    assert [r["run_id"] for r in listed.json()["runs"]] == [rid]
+    # Its project is the one it carries: another project's caller finds nothing.
+    other = ts_gateway.headers(project="beta")
+    assert_problem(await ts_http.get(run_path(wid, rid), headers=other), 404, "workflow_not_found")
+    assert (await ts_http.post(f"{run_path(wid, rid)}/actions/terminate")).status_code == 200

@@ -1,6 +1,7 @@
 // The example workflow: publishes progress, waits on a resume URL and on an event trigger, and
 // answers a signal (`note`) and a query (`status`) at any time.
-import { defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
+import { defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
+import type * as activities from './activities';
 import { publishUpdate, waitForEvent, webhookAndWait } from './signalway';
 
 export interface ReviewInput { subject: string; webhook_url: string; event_key: string }
@@ -8,8 +9,10 @@ export interface ReviewStatus { stage: 'reviewing' | 'waiting_for_event' | 'done
 
 export const noteSignal = defineSignal<[{ text: string }]>('note');
 export const statusQuery = defineQuery<ReviewStatus>('status');
+// The team's own activities: on this worker's queue (no taskQueue given).
+const { summarize } = proxyActivities<typeof activities>({ startToCloseTimeout: '10 seconds' });
 
-export async function typescriptReview(input: ReviewInput): Promise<ReviewStatus & { event: unknown }> {
+export async function typescriptReview(input: ReviewInput): Promise<ReviewStatus & { event: unknown; summary: string }> {
   const status: ReviewStatus = { stage: 'reviewing', notes: [] };
   setHandler(noteSignal, ({ text }) => { status.notes.push(text); });
   setHandler(statusQuery, () => status);
@@ -23,5 +26,6 @@ export async function typescriptReview(input: ReviewInput): Promise<ReviewStatus
   const event = await waitForEvent(input.event_key, { timeoutMs: 3600_000 });
   status.stage = 'done';
   await publishUpdate('PROGRESS', `Event ${input.event_key} received`, { stage: status.stage });
-  return { ...status, event };
+  const summary = await summarize({ subject: input.subject, decision: status.decision, notes: status.notes });
+  return { ...status, event, summary };
 }
