@@ -55,7 +55,8 @@ def catalog(task_queue: str) -> dict[str, Any]:
         "task_queue": task_queue,
         "description": "The TypeScript example: a review by resume URL, then an event",
         "input_schema": {"type": "object", "required": ["subject", "webhook_url", "event_key"],
-                         "properties": {"subject": text, "webhook_url": text, "event_key": text},
+                         "properties": {"subject": text, "webhook_url": text, "event_key": text,
+                                        "timeout_secs": {"type": "number", "exclusiveMinimum": 0}},
                          "additionalProperties": False},
         "signals": {"note": {"type": "object", "required": ["text"], "properties": {"text": text},
                              "additionalProperties": False}},
@@ -144,9 +145,8 @@ async def status(http: httpx.AsyncClient, wid: str, rid: str, stage: str) -> dic
     return await eventually(probe, within=30, what=f"the run to report stage {stage!r}")
 
 
-async def resume_and_send(http: httpx.AsyncClient, receiver: Receiver, wid: str, rid: str,
-                          event_key: str) -> None:
-    """Answer the run's resume URL as a receiver would, then send the event it waits for."""
+async def resume(http: httpx.AsyncClient, receiver: Receiver, wid: str, rid: str) -> None:
+    """Answer the run's resume URL as the webhook's receiver would."""
     delivery, _, _ = await receiver.next_payload()
     assert (delivery["workflow_id"], delivery["run_id"], delivery["step"]) == (wid, rid, "review")
     assert delivery["variables"] == {"decision": "string"}
@@ -155,13 +155,24 @@ async def resume_and_send(http: httpx.AsyncClient, receiver: Receiver, wid: str,
     assert resumed.status_code == 200, resumed.text
     await progress(http, wid, rid, "Reviewed: approved")
 
-    async def trigger() -> dict[str, Any] | None:
+
+async def waiting_trigger(http: httpx.AsyncClient, event_key: str, rid: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
         response = await http.get(f"{EVENTS}/{event_key}")
         body: dict[str, Any] = response.json()
         return body if response.status_code == 200 and body["status"] == "waiting" else None
 
-    waiting = await eventually(trigger, within=30, what=f"a trigger waiting for {event_key}")
-    assert (waiting["project_id"], waiting["source_type"], waiting["workflow_run_id"]) == ("alpha", "workflow_step", rid)
+    trigger = await eventually(probe, within=30, what=f"a trigger waiting for {event_key}")
+    # Filed under the run's project (its SignalwayProject), where the caller's events API finds it.
+    assert (trigger["project_id"], trigger["source_type"], trigger["workflow_run_id"]) == ("alpha", "workflow_step", rid)
+    return trigger
+
+
+async def resume_and_send(http: httpx.AsyncClient, receiver: Receiver, wid: str, rid: str,
+                          event_key: str) -> None:
+    """Answer the run's resume URL, then send the event it waits for."""
+    await resume(http, receiver, wid, rid)
+    await waiting_trigger(http, event_key, rid)
     sent = await http.post(f"{EVENTS}/{event_key}/send", json={"carrier": "dhl"})
     assert sent.status_code == 200 and sent.json()["status"] == "received", sent.text
 
@@ -250,3 +261,26 @@ async def test_a_run_the_team_starts_with_its_own_client_is_served_by_its_search
     other = ts_gateway.headers(project="beta")
     assert_problem(await ts_http.get(run_path(wid, rid), headers=other), 404, "workflow_not_found")
     assert (await ts_http.post(f"{run_path(wid, rid)}/actions/terminate")).status_code == 200
+
+
+async def test_the_waits_end_when_their_time_is_up_and_when_the_run_is_cancelled(ts_http: httpx.AsyncClient) -> None:
+    async with serve_receiver() as receiver:
+        # Nobody answers, nothing is sent: each wait ends at its deadline (the workflow goes on).
+        timed: dict[str, Any] = {**review_input(receiver), "timeout_secs": 2}
+        wid, rid = await execute(ts_http, TYPE, timed)
+        run = await wait_run(ts_http, wid, rid, "COMPLETED", params={"include_history": "false"})
+        assert (run["result"]["decision"], run["result"]["event"]) == ("no answer", None)
+        assert (await ts_http.get(f"{EVENTS}/{timed['event_key']}")).json()["status"] == "timed_out"
+        [step] = (await ts_http.get(f"{run_path(wid, rid)}/resume-urls")).json()["data"]
+        assert (step["step"], step["state"]) == ("review", "expired")
+
+    async with serve_receiver() as receiver:
+        # Cancelled while it waits for its event: the trigger is cancelled with it.
+        body = review_input(receiver)
+        wid, rid = await execute(ts_http, TYPE, body)
+        await resume(ts_http, receiver, wid, rid)
+        await waiting_trigger(ts_http, body["event_key"], rid)
+        assert (await ts_http.post(f"{run_path(wid, rid)}/actions/cancel")).status_code == 200
+        await wait_run(ts_http, wid, rid, "CANCELED", params={"include_history": "false"})
+        trigger = (await ts_http.get(f"{EVENTS}/{body['event_key']}")).json()
+        assert (trigger["status"], trigger["error"]) == ("canceled", "workflow canceled")
