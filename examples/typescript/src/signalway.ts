@@ -41,7 +41,7 @@ const triggerSignal = defineSignal<[TriggerMessage]>('signalway_trigger');
 // workflow bundle afresh). Handlers are set at a step's first use.
 const resumes = new Map<string, ResumeSignal>(); // per step: its outcome (resume/revoke), else its latest extend
 const events = new Map<string, TriggerMessage>(); // per event key: the first outcome
-let resumeSteps = 0;
+const opened = new Set<string>(); // this run's resume steps
 
 function project(): string | undefined {
   return workflowInfo().typedSearchAttributes.get(PROJECT);
@@ -60,7 +60,9 @@ export async function webhookAndWait(url: string, variables: Record<string, Vari
   const settled = (step: string) => ['resume', 'revoke'].includes(resumes.get(step)?.action ?? '');
   setHandler(resumeSignal, (m) => { if (!settled(m.step)) resumes.set(m.step, m); });
   const { workflowId: workflow_id, runId: run_id } = workflowInfo();
-  const step = options.step ?? `step-${++resumeSteps}`;
+  const step = options.step ?? `step-${opened.size + 1}`;
+  if (opened.has(step)) throw ApplicationFailure.nonRetryable(`resume step '${step}' already used in this run`, 'DuplicateStep');
+  opened.add(step);
   let deadline = Date.now() + (options.timeoutMs ?? 30 * DAY_MS);
   const { nonce } = await steps.openResumeStep({ workflow_id, run_id, step, project: project() ?? null, variables,
     deadline: new Date(deadline).toISOString(), prompt: options.prompt ?? null });
