@@ -18,7 +18,7 @@ DEV_FLAGS := $(if $(PORT),--port $(PORT)) $(if $(TEMPORAL_PORT),--temporal-port 
 	$(if $(UI_PORT),--ui-port $(UI_PORT)) $(if $(REDIS_PORT),--redis-port $(REDIS_PORT)) \
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-.PHONY: dev test install install-run redis chromium node-clients lint lock clean
+.PHONY: dev test install install-run redis chromium node-clients ts-example lint lock clean
 
 $(UV):
 	@echo "install: uv $(UV_VERSION) into $(TOOLS) with $$($(PYTHON) --version)"
@@ -45,7 +45,7 @@ install-run: $(RUN_STAMP)
 lock: $(UV)
 	$(UV_ENV) $(UV) lock --upgrade --python $(PYTHON)
 
-install: $(TEST_STAMP) redis chromium node-clients
+install: $(TEST_STAMP) redis chromium node-clients ts-example
 
 # A real Redis: Debian's redis-server (installed here when we are root), else say what to do.
 redis:
@@ -58,6 +58,10 @@ chromium:
 # Node.js and the published npm Vertesia client, pinned in tests/clients/node (the client tests).
 node-clients:
 	@bash scripts/ensure-node-clients
+
+# The TypeScript example's pinned Temporal SDK (examples/typescript), compiled, for its test.
+ts-example:
+	@bash scripts/ensure-ts-example
 
 # `make dev` needs only the runtime venv and Redis (a venv `make test` built serves too: it holds
 # the runtime set); the browsers and the npm client are for the tests.
