@@ -488,15 +488,17 @@ class TemporalService:
         workflow_id: str,
         search_attributes: Mapping[str, str],
         memo: Mapping[str, Any],
+        task_queue: str | None = None,
     ) -> str | None:
-        """Start a run; returns its run id, or None when `workflow_id` was already used."""
+        """Start a run on `task_queue` (default: Signalway's own); returns its run id, or None
+        when `workflow_id` was already used."""
         with self._errors(workflow_id, write=True):
             try:
                 handle = await self.client.start_workflow(
                     workflow_type,
                     arg,
                     id=workflow_id,
-                    task_queue=self._task_queue,
+                    task_queue=task_queue or self._task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     search_attributes=TypedSearchAttributes([

@@ -3,7 +3,9 @@
     top        signalway (its lazy re-export of the client), signalway.{cli,devstack,
                localstack,client,__main__}, gateway.__main__,
                worker.__main__: entry points; nothing imports them
-    processes  gateway (HTTP) and worker (Temporal worker): never each other
+    processes  gateway (HTTP) and worker (Temporal worker): never each other; the gateway
+               never imports the example workflows either (it knows workflows only
+               through the catalog and the step contract), the worker hosts them
     workflows  deterministic code; no I/O library, no gateway, no worker
     bottom     the rest of signalway: settings, Redis formats, attribute names
 
@@ -66,7 +68,7 @@ def _layer(module: str) -> str:
 ALLOWED = {
     "bottom": {"bottom"},
     "workflows": {"workflows", "bottom"},
-    "gateway": {"gateway", "workflows", "bottom"},
+    "gateway": {"gateway", "bottom"},
     "worker": {"worker", "workflows", "bottom"},
     "top": {"top", "gateway", "worker", "workflows", "bottom"},
 }
@@ -136,5 +138,17 @@ def test_importing_workflows_pulls_in_no_io_library() -> None:
             "loaded = sorted(m for m in ('httpx', 'redis', 'starlette', 'uvicorn', 'gateway', 'worker')"
             " if m in sys.modules)\n"
             "print(','.join(loaded))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_no_gateway_module_imports_the_example_workflows() -> None:
+    # The examples are catalog entries like any team's (signalway/examples_catalog.json):
+    # no import line in the gateway names them, and loading the whole app loads none of them.
+    named = {module: sorted(n for n in _imports(path, top_level_only=False) if n.split(".")[0] == "workflows")
+             for module, path in MODULES.items() if module.startswith("gateway")}
+    assert {module: names for module, names in named.items() if names} == {}
+    code = ("import sys, gateway.app, gateway.__main__\n"
+            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] == 'workflows')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == ""
