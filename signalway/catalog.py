@@ -21,6 +21,7 @@ A top-level `"include_examples": true` adds the shipped examples to a catalog th
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import json
@@ -139,6 +140,42 @@ def payload_errors(validator: Validator, value: Any) -> list[dict[str, Any]]:
         if len(found) >= MAX_ERRORS:
             break
     return found[:MAX_ERRORS]
+
+
+def with_defaults(validator: Validator, value: Any) -> Any:
+    """`value` (valid) with the schema's `default`s filled in for the object properties it
+    omits, nested objects too (local `$ref`s followed), as pydantic fills a model's: the run,
+    its history and its listing show the values it was started with."""
+    root = validator.schema
+
+    def deref(schema: Any) -> Any:
+        for _ in range(32):  # a chain of references, bounded
+            ref = schema.get("$ref") if isinstance(schema, dict) else None
+            if not isinstance(ref, str) or not ref.startswith("#/"):
+                return schema
+            target: Any = root
+            for part in ref[2:].split("/"):
+                target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
+            schema = target
+        return schema
+
+    def fill(schema: Any, item: Any, depth: int) -> Any:
+        schema = deref(schema)
+        if depth > 64 or not isinstance(item, dict) or not isinstance(schema, dict):
+            return item
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            return item
+        filled = dict(item)
+        for name, sub in properties.items():
+            sub = deref(sub)
+            if name in filled:
+                filled[name] = fill(sub, filled[name], depth + 1)
+            elif isinstance(sub, dict) and "default" in sub:
+                filled[name] = copy.deepcopy(sub["default"])
+        return filled
+
+    return fill(root, value, 0)
 
 
 def _describe(error: ValidationError) -> list[dict[str, Any]]:

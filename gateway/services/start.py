@@ -28,7 +28,7 @@ from gateway.errors import (
 )
 from gateway.services.idempotency import derived_id, fingerprint
 from signalway import search_attributes as sa
-from signalway.catalog import WorkflowEntry, payload_errors
+from signalway.catalog import WorkflowEntry, payload_errors, with_defaults
 from signalway.webhook_targets import WebhookTargetRefused, resolve_target
 
 # Memo keys: the fingerprint of the request that started a run (an Idempotency-Key retry
@@ -78,8 +78,9 @@ def require_known_type(svc: Services, workflow_type: str, *, field: str, operati
 
 
 def checked(entry: WorkflowEntry | None, kind: str, name: str, value: Any, *, what: str) -> Any:
-    """`value` when it satisfies the catalog's schema for it (none: anything goes), else a 422
-    naming the field, in the shape of the API's other validation errors."""
+    """`value` when it satisfies the catalog's schema for it (none: anything goes), with the
+    schema's defaults filled in; else a 422 naming the field, in the shape of the API's other
+    validation errors."""
     validator = entry.schema_for(kind, name) if entry is not None else None
     if validator is None:
         return value
@@ -90,7 +91,7 @@ def checked(entry: WorkflowEntry | None, kind: str, name: str, value: Any, *, wh
         first = errors[0]
         where = ".".join(str(p) for p in first["loc"]) or what
         raise Unprocessable(f"Invalid {what}: {where}: {first['msg']}.", errors=errors)
-    return value
+    return with_defaults(validator, value)
 
 
 def workflow_input(svc: Services, workflow_type: str, value: Any, *, what: str) -> Any:

@@ -18,6 +18,7 @@ from signalway.catalog import (
     load_catalog,
     parse_catalog,
     payload_errors,
+    with_defaults,
 )
 from signalway.cli import main
 from tests.unit.test_config_errors import assert_config_errors, run
@@ -139,3 +140,15 @@ def test_the_older_type_list_restricts_the_catalog() -> None:
     assert restricted.names() == ["ApprovalWorkflow", "TheirFlow"]
     theirs = restricted.get("TheirFlow")
     assert theirs is not None and theirs.task_queue is None and theirs.schema_for("input") is None
+
+
+def test_defaults_the_schema_names_are_filled_in_as_pydantic_would() -> None:
+    ingestion = examples_catalog().get("StandardContentIngestion")
+    assert ingestion is not None and (schema := ingestion.schema_for("input")) is not None
+    assert with_defaults(schema, {"documentId": "d", "parts": 2}) == {
+        "documentId": "d", "parts": 2, "part_delay_secs": 0.0}
+    nested = load_catalog(json.dumps({"N": {"input_schema": {
+        "type": "object", "properties": {"inner": {"$ref": "#/$defs/Inner"}}, "$defs": {"Inner": {
+            "type": "object", "properties": {"size": {"type": "integer", "default": 3}}}}}}})).get("N")
+    assert nested is not None and (nested_schema := nested.schema_for("input")) is not None
+    assert with_defaults(nested_schema, {"inner": {}}) == {"inner": {"size": 3}}
