@@ -171,8 +171,12 @@ class TemporalService:
     def __init__(
         self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int,
         query_timeout: float = 3, update_timeout: float = 30, signal_hook: SignalHook = _no_hook,
+        unattributed_project: str | None = None,
     ) -> None:
         self.client = client
+        # SIGNALWAY_UNATTRIBUTED_RUNS_PROJECT: the project of runs without Signalway's search
+        # attributes (started by another client); None: they belong to no project (404).
+        self._unattributed_project = unattributed_project
         # The converter `signalway.temporal.connect` installs: JSON values and pydantic models
         # become `json/plain` payloads of `pydantic_core.to_json`, which `_json_payloads` makes
         # without the converter chain's per-value dispatch (the signal hot path).
@@ -272,7 +276,7 @@ class TemporalService:
         attrs = desc.typed_search_attributes
         facts = RunFacts(
             workflow_type=desc.workflow_type,
-            project=attrs.get(sa.PROJECT),
+            project=attrs.get(sa.PROJECT) or self._unattributed_project,
             visibility=attrs.get(sa.VISIBILITY),
             initiated_by=attrs.get(sa.INITIATED_BY),
         )
@@ -373,7 +377,10 @@ class TemporalService:
 
     async def find_run(self, run_id: str, *, project: str) -> tuple[str, RunFacts] | None:
         """A run of the project found by its run id alone (visibility: eventually consistent)."""
-        query = all_of(equals("RunId", run_id), equals(sa.PROJECT, project))
+        in_project = equals(sa.PROJECT, project)
+        if project == self._unattributed_project:
+            in_project = f"{in_project} OR {sa.PROJECT.name} IS NULL"
+        query = all_of(equals("RunId", run_id), in_project)
         items, _ = await self.list(query, page_size=1)
         if not items:
             return None

@@ -136,7 +136,8 @@ class Team:
 @pytest.fixture(scope="module")
 def team_gateway(stack: Stack, rsa_key: rsa.RSAPrivateKey) -> Iterator[Gateway]:
     gateway = launch_gateway(stack, free_port(), rsa_key, name="team-gateway",
-                             SIGNALWAY_WORKFLOWS=json.dumps(CATALOG), SIGNALWAY_QUERY_TIMEOUT_SECONDS="3")
+                             SIGNALWAY_WORKFLOWS=json.dumps(CATALOG), SIGNALWAY_QUERY_TIMEOUT_SECONDS="3",
+                             SIGNALWAY_UNATTRIBUTED_RUNS_PROJECT="outside")
     yield gateway
     gateway.process.stop()
 
@@ -247,3 +248,28 @@ async def test_payloads_the_gateway_cannot_decode_are_shown_as_they_are(api: htt
     assert durable.status_code == 200, durable.text
     assert durable.json()["data"][0]["event_data"]["input"] == shown
     await handle.terminate("done")
+
+
+async def test_runs_started_without_signalways_attributes_belong_to_the_operators_project(
+        team: Team, gateway: Gateway) -> None:
+    # Started by the team's own client: no SignalwayProject, no SignalwayVisibility.
+    handle = await team.client.start_workflow("PlainJsonSdkWorkflow", {"order_id": "elsewhere"},
+                                              id=str(uuid.uuid4()), task_queue=TASK_QUEUE)
+    rid = handle.result_run_id or ""
+    path = run_path(handle.id, rid)
+    outside = team.gateway.headers(project="outside", user="ops")
+    async with httpx.AsyncClient(base_url=team.gateway.url, timeout=30) as api:
+        assert (await api.get(path, headers=outside)).status_code == 200
+        # Served to that project only: the access rules decide as for any of its runs.
+        assert_problem(await api.get(path, headers=team.gateway.headers(project="alpha")), 404, "workflow_not_found")
+
+        async def listed() -> bool | None:
+            body = (await api.get(DURABLE, headers=outside, params={"limit": 100})).json()
+            return True if handle.id in {w["id"] for w in body["data"]} else None
+
+        await eventually(listed, what="the run in the project's list")
+        assert (await api.post(f"{path}/signal/approve", json={"by": "ops"}, headers=outside)).status_code < 300
+    assert (await handle.result())["approved_by"] == "ops"
+    # Off (the default): nobody is served such a run.
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as api:
+        assert_problem(await api.get(path, headers=gateway.headers(project="outside")), 404, "workflow_not_found")
