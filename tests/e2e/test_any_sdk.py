@@ -45,6 +45,7 @@ from tests.helpers.stack import Stack
 
 TASK_QUEUE = f"team-{uuid.uuid4().hex[:8]}"
 TS_QUEUE = f"ts-{uuid.uuid4().hex[:8]}"
+OLD_SDK_QUEUE = f"old-sdk-{uuid.uuid4().hex[:8]}"
 # The TypeScript worker: the official SDK from npm, pinned by its lock file.
 TS_WORKER = Path(__file__).resolve().parents[1] / "clients" / "ts-worker"
 
@@ -71,6 +72,20 @@ class PlainJsonConverter(CompositePayloadConverter):
         super().__init__(BinaryNullPayloadConverter(), PlainJson())
 
 
+class NoMetadata(PlainJson):
+    """An SDK without the metadata query: asking for it fails on the worker."""
+
+    def to_payload(self, value: Any) -> Payload | None:
+        if isinstance(value, Message):
+            raise RuntimeError("unknown queryType __temporal_workflow_metadata")
+        return super().to_payload(value)
+
+
+class NoMetadataConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        super().__init__(BinaryNullPayloadConverter(), NoMetadata())
+
+
 @workflow.defn(name="PlainJsonSdkWorkflow")
 class PlainJsonSdkWorkflow:
     def __init__(self) -> None:
@@ -88,6 +103,13 @@ class PlainJsonSdkWorkflow:
     @workflow.query
     def status(self) -> str:
         return "approved" if self.approved_by else "waiting"
+
+
+@workflow.defn(name="OldSdkWorkflow")
+class OldSdkWorkflow(PlainJsonSdkWorkflow):
+    @workflow.run
+    async def run(self, order: dict[str, Any]) -> dict[str, Any]:
+        return await super().run(order)
 
 
 @activity.defn(name="waitUntilCancelled")
@@ -130,6 +152,7 @@ CATALOG = {
         "queries": ["status"],
     },
     "CancelsItsActivity": {"task_queue": TASK_QUEUE},
+    "OldSdkWorkflow": {"task_queue": OLD_SDK_QUEUE},
     "TsOrderWorkflow": {
         "task_queue": TS_QUEUE,
         "input_schema": {"type": "object", "required": ["order_id"], "properties": {"order_id": {"type": "string"}}},
@@ -158,8 +181,12 @@ def team_gateway(stack: Stack, rsa_key: rsa.RSAPrivateKey) -> Iterator[Gateway]:
 async def team(stack: Stack, team_gateway: Gateway) -> AsyncIterator[Team]:
     client = await Client.connect(stack.temporal_address,
                                   data_converter=DataConverter(payload_converter_class=PlainJsonConverter))
+    old = await Client.connect(stack.temporal_address,
+                               data_converter=DataConverter(payload_converter_class=NoMetadataConverter))
     async with Worker(client, task_queue=TASK_QUEUE, workflows=[PlainJsonSdkWorkflow, CancelsItsActivity],
-                      activities=[wait_until_cancelled], workflow_runner=UnsandboxedWorkflowRunner()):
+                      activities=[wait_until_cancelled], workflow_runner=UnsandboxedWorkflowRunner()), \
+            Worker(old, task_queue=OLD_SDK_QUEUE, workflows=[OldSdkWorkflow],
+                   workflow_runner=UnsandboxedWorkflowRunner()):
         yield Team(team_gateway, client)
 
 
@@ -334,3 +361,20 @@ async def test_a_typescript_workers_run_is_signalled_queried_and_read(
     run = await eventually(completed, what="the TypeScript run to complete")
     assert run["result"] == {"order_id": "ts-1", "approved_by": "ts"}
     assert (await api.get(f"{DURABLE}/{wid}")).json()["status"] == "completed"
+
+
+async def test_a_run_whose_sdk_does_not_describe_its_handlers_is_served_unchecked(
+        api: httpx.AsyncClient, team: Team) -> None:
+    response = await api.post(f"{WORKFLOWS}/execute/OldSdkWorkflow", json={"vars": {"order_id": "old-1"}})
+    assert response.status_code == 200, response.text
+    [started] = response.json()
+    wid, rid = started["workflow_id"], started["run_id"]
+    waits = await api.get(f"{run_path(wid, rid)}/waits")
+    assert waits.status_code == 200, waits.text
+    assert waits.json()["signals"] == [] and "does not describe its handlers" in waits.json()["signals_unknown"]
+    # Any name is sent as given: Temporal records it and the run's SDK deals with it.
+    assert (await api.post(f"{run_path(wid, rid)}/signal/whatever", json={})).status_code < 300
+    assert (await api.get(f"{run_path(wid, rid)}/query/status")).json() == "waiting"
+    assert (await api.post(f"{run_path(wid, rid)}/signal/approve", json={"by": "old"})).status_code < 300
+    result = await team.client.get_workflow_handle(wid).result()
+    assert result == {"order_id": "old-1", "approved_by": "old"}
