@@ -1,4 +1,4 @@
-"""The `signalway` command: `dev`, `gateway`, `worker`, `token`, `env`."""
+"""The `signalway` command: `dev`, `gateway`, `worker`, `token`, `env`, `catalog`."""
 
 from __future__ import annotations
 
@@ -205,6 +205,23 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog(args: argparse.Namespace) -> int:
+    import json
+
+    from signalway.catalog import CatalogError, catalog_of, workflow_classes
+
+    # The current folder first, as `python -m` would: a team runs this from its project.
+    sys.path.insert(0, os.getcwd())
+    try:
+        classes = [cls for target in args.targets for cls in workflow_classes(target)]
+        catalog = catalog_of(classes, task_queue=args.task_queue, conversations=args.conversation)
+    except (CatalogError, ImportError, AttributeError) as exc:
+        print(f"signalway catalog: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(catalog, indent=2, ensure_ascii=False))
+    return 0
+
+
 def _dev(args: argparse.Namespace) -> int:
     from signalway.devstack import run_dev
 
@@ -249,6 +266,16 @@ def main(argv: list[str] | None = None) -> int:
                                      'eval "$(signalway env)"')
     env.add_argument("--data-dir", default=_data_dir_default(), help=data_dir_help)
     env.set_defaults(func=_env)
+
+    catalog = sub.add_parser(
+        "catalog", help="print the SIGNALWAY_WORKFLOWS entries of Python workflow classes (module:attr, "
+                        "a class or a list of classes), their schemas read from the type hints")
+    catalog.add_argument("targets", nargs="+", metavar="module:attr")
+    catalog.add_argument("--task-queue", default=None,
+                         help="the task queue their worker polls (default: none, i.e. Signalway's own)")
+    catalog.add_argument("--conversation", action="append", default=[], metavar="TYPE",
+                         help="a workflow type the conversations endpoint lists (repeatable)")
+    catalog.set_defaults(func=_catalog)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

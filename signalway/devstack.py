@@ -322,6 +322,10 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
     url = f"http://127.0.0.1:{gateway_port}"
     env = {
         "SIGNALWAY_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        # The local dev server, whatever TEMPORAL_* (Temporal's environment configuration,
+        # which the processes read too) says about another cluster.
+        "SIGNALWAY_TEMPORAL_NAMESPACE": "default",
+        "SIGNALWAY_TEMPORAL_TLS": "false",
         "SIGNALWAY_REDIS_URL": redis_url or f"redis://127.0.0.1:{redis_port}/0",
         "SIGNALWAY_JWT_SECRET": secret,
         "SIGNALWAY_API_KEYS": json.dumps({api_key: DEV_PROJECT}),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from signalway.redis_connect import is_cluster_url, parse_cluster, parse_sentinel
@@ -26,6 +26,11 @@ class CommonSettings(BaseSettings):
         None, description="API key for Temporal Cloud or a secured cluster (implies TLS)."
     )
     temporal_tls: bool = Field(False, description="Connect to Temporal over TLS.")
+    temporal_payload_codec: str | None = Field(
+        None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        description="Payload codec as `module:attr` (a PayloadCodec, or a callable returning one, e.g. the "
+                    "encryption codec your other workers use), applied by the gateway and the workers alike.",
+    )
     task_queue: str = Field("signalway", description="Task queue the workers poll.")
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
@@ -56,6 +61,27 @@ class CommonSettings(BaseSettings):
         description="Comma-separated CIDRs webhooks may reach besides public addresses, e.g. "
         "`127.0.0.1/32,10.0.0.0/8`; empty (the default) allows public addresses only.",
     )
+
+    @model_validator(mode="after")
+    def _temporal_environment_loads(self) -> CommonSettings:
+        from temporalio.envconfig import ClientConfigProfile
+
+        try:
+            ClientConfigProfile.load()
+        except Exception as exc:
+            # The bridge's message names the file's line or the missing profile, not a value.
+            raise ValueError("Temporal's environment configuration (TEMPORAL_* variables, temporal.toml) "
+                             f"could not be loaded: {str(exc).splitlines()[0]}") from None
+        return self
+
+    @field_validator("temporal_payload_codec")
+    @classmethod
+    def _codec_loads(cls, value: str | None) -> str | None:
+        if value is not None:
+            from signalway.temporal import load_codec
+
+            load_codec(value)  # a ValueError says what could not be loaded
+        return value
 
     @field_validator("webhook_allowed_networks")
     @classmethod

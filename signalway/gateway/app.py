@@ -79,6 +79,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             query_timeout=settings.query_timeout_seconds,
             update_timeout=settings.update_timeout_seconds,
             signal_hook=SignalTelemetry(telemetry, tracer),
+            unattributed_project=settings.unattributed_runs_project,
         )
 
         async def wait_closed(workflow_id: str, run_id: str) -> RunClosed:

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
-from signalway_examples.registry import TYPES
 
+from signalway.catalog import WorkflowCatalog, examples_catalog, load_catalog
 from signalway.gateway.client_address import IPNetwork
 from signalway.settings import CommonSettings
 from signalway.webhook_targets import parse_networks
@@ -18,7 +18,7 @@ class GatewaySettings(CommonSettings):
     """Settings of `signalway gateway` (env prefix `SIGNALWAY_`)."""
 
     # Validation errors would otherwise quote the offending value: an API key, a secret.
-    model_config = SettingsConfigDict(hide_input_in_errors=True)
+    model_config = SettingsConfigDict(hide_input_in_errors=True, arbitrary_types_allowed=True)
 
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the gateway listens on.")
@@ -70,9 +70,22 @@ class GatewaySettings(CommonSettings):
         description='API keys for the durable surface, JSON {"<key>": "<project>"}.',
     )
     max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body accepted (413 above).")
-    workflow_types: list[str] = Field(
-        default_factory=lambda: sorted(TYPES),
-        description="Workflow types clients may start (JSON list); default: the shipped ones.",
+    # NoDecode: `_catalog` reads it (inline JSON or a file path) and names the bad entry.
+    workflows: Annotated[WorkflowCatalog, NoDecode] = Field(
+        default_factory=examples_catalog,
+        description="The workflow catalog: the types clients may start, each with its task queue and JSON "
+                    "Schemas (inline JSON object, or the path of a .json/.yaml/.toml file); unset: the "
+                    "shipped examples. See docs/workflow-catalog.md.",
+    )
+    workflow_types: list[str] | None = Field(
+        None,
+        description="Older setting: only these types of the catalog may be started (JSON list); a listed type "
+                    "the catalog lacks is started on SIGNALWAY_TASK_QUEUE without a schema.",
+    )
+    unattributed_runs_project: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="Project that runs without Signalway's search attributes (started with another Temporal "
+                    "client) belong to; unset (the default): such runs are served to nobody (404).",
     )
     retry_after_seconds: int = Field(5, ge=1, description="Retry advice on 503 when a backend is down.")
     request_timeout: float = Field(
@@ -140,6 +153,19 @@ class GatewaySettings(CommonSettings):
                     "Unset: seed 001's wire. Set it (e.g. `20260803`) when your clients are the published "
                     "Vertesia ones: their SSE stream (an EventSource) cannot send the header.",
     )
+
+    @field_validator("workflows", mode="before")
+    @classmethod
+    def _catalog(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return load_catalog(value)  # a CatalogError (ValueError) names the entry
+        return value
+
+    @model_validator(mode="after")
+    def _startable_types(self) -> GatewaySettings:
+        if self.workflow_types is not None:
+            self.workflows = self.workflows.restricted_to(self.workflow_types)
+        return self
 
     @field_validator("runs_default_api_version")
     @classmethod

@@ -4,7 +4,8 @@
                localstack,client,__main__}, signalway.gateway.__main__,
                signalway.worker.__main__: entry points; nothing imports them
     processes  signalway.gateway (HTTP) and signalway.worker (Temporal worker): never each
-               other
+               other; the gateway never imports the example workflows either (it knows
+               workflows only through the catalog and the step contract), the worker hosts them
     workflows  deterministic code; no I/O library, no gateway, no worker
     bottom     the rest of signalway: settings, Redis formats, attribute names
 
@@ -71,7 +72,7 @@ def _layer(module: str) -> str:
 ALLOWED = {
     "bottom": {"bottom"},
     "workflows": {"workflows", "bottom"},
-    "gateway": {"gateway", "workflows", "bottom"},
+    "gateway": {"gateway", "bottom"},
     "worker": {"worker", "workflows", "bottom"},
     "top": {"top", "gateway", "worker", "workflows", "bottom"},
 }
@@ -141,5 +142,19 @@ def test_importing_workflows_pulls_in_no_io_library() -> None:
             "loaded = sorted(m for m in ('httpx', 'redis', 'starlette', 'uvicorn', 'signalway.gateway', 'signalway.worker')"
             " if m in sys.modules)\n"
             "print(','.join(loaded))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_no_gateway_module_imports_the_example_workflows() -> None:
+    # The examples are catalog entries like any team's (signalway/examples_catalog.json):
+    # no import line in the gateway names them, and loading the whole app loads none of them
+    # (neither under their installed name nor as the repository's `workflows` folder).
+    examples = ("signalway_examples", "workflows")
+    named = {module: sorted(n for n in _imports(path, top_level_only=False) if n.split(".")[0] in examples)
+             for module, path in MODULES.items() if module.startswith("signalway.gateway")}
+    assert {module: names for module, names in named.items() if names} == {}
+    code = ("import sys, signalway.gateway.app, signalway.gateway.__main__\n"
+            f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {examples!r})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == ""

@@ -105,7 +105,7 @@ class RunHistory:
     async def _values(self, payloads: Payloads) -> list[Any]:
         try:
             return await self._decode(payloads)
-        except Exception:  # a payload from another SDK's codec: say so rather than fail the page
+        except Exception:  # the gateway's decoder shows what it cannot decode; this is a last guard
             return ["<undecodable payload>"]
 
     def _activity(self, scheduled_event_id: int, started_event_id: int | None) -> dict[str, Any] | None:
@@ -155,6 +155,10 @@ class RunHistory:
             entry["activity"] = self._activity(attrs.scheduled_event_id, attrs.started_event_id)
             if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 entry["result"] = await self._values(attrs.result)
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+                # No `failure` on this event (HasField would raise): its details, if any.
+                if attrs.details.payloads:
+                    entry["details"] = await self._values(attrs.details)
             elif attrs.HasField("failure"):
                 entry["failure"] = failure_summary(attrs.failure)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:

@@ -21,7 +21,6 @@ from pydantic_core import to_json
 from temporalio.api.common.v1 import Header, Payload, Payloads, WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.api.workflowservice.v1 import (
     GetWorkflowExecutionHistoryReverseRequest,
     SignalWorkflowExecutionRequest,
@@ -41,6 +40,7 @@ from temporalio.client import (
     WorkflowExecution as ListedExecution,
 )
 from temporalio.common import (
+    RawValue,
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
@@ -53,6 +53,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from signalway import search_attributes as sa
 from signalway.gateway.adapters.history import failure_summary
+from signalway.gateway.adapters.payloads import decode_metadata, shown_as_is
 from signalway.gateway.adapters.visibility import all_of, equals
 from signalway.gateway.errors import (
     BackendUnavailable,
@@ -105,6 +106,13 @@ class WorkflowHandlers:
     signals: HandlerSet
     queries: HandlerSet
     updates: HandlerSet
+    # False: the run's SDK did not describe its handlers (it lacks the metadata query, or
+    # answers in an encoding the gateway cannot read); every name is then let through.
+    known: bool = True
+
+
+_ANY_NAME = HandlerSet(names=(), dynamic=True)
+UNKNOWN_HANDLERS = WorkflowHandlers(signals=_ANY_NAME, queries=_ANY_NAME, updates=_ANY_NAME, known=False)
 
 
 class _TtlCache:
@@ -163,8 +171,12 @@ class TemporalService:
     def __init__(
         self, client: Client, *, task_queue: str, rpc_timeout: float, retry_after_seconds: int,
         query_timeout: float = 3, update_timeout: float = 30, signal_hook: SignalHook = _no_hook,
+        unattributed_project: str | None = None,
     ) -> None:
         self.client = client
+        # SIGNALWAY_UNATTRIBUTED_RUNS_PROJECT: the project of runs without Signalway's search
+        # attributes (started by another client); None: they belong to no project (404).
+        self._unattributed_project = unattributed_project
         # The converter `signalway.temporal.connect` installs: JSON values and pydantic models
         # become `json/plain` payloads of `pydantic_core.to_json`, which `_json_payloads` makes
         # without the converter chain's per-value dispatch (the signal hot path).
@@ -264,7 +276,7 @@ class TemporalService:
         attrs = desc.typed_search_attributes
         facts = RunFacts(
             workflow_type=desc.workflow_type,
-            project=attrs.get(sa.PROJECT),
+            project=attrs.get(sa.PROJECT) or self._unattributed_project,
             visibility=attrs.get(sa.VISIBILITY),
             initiated_by=attrs.get(sa.INITIATED_BY),
         )
@@ -287,10 +299,25 @@ class TemporalService:
             return {}
 
     async def decode(self, payloads: Payloads | Sequence[Any]) -> list[Any]:
+        """Payloads as values; one the gateway cannot decode (another SDK's encoding, a codec
+        it lacks) is shown as what it is (`{"encoding", "data_base64"}`), never an error."""
         items = list(payloads.payloads if isinstance(payloads, Payloads) else payloads)
         if not items:
             return []
-        return await self.client.data_converter.decode(items)
+        try:
+            return await self.client.data_converter.decode(items)
+        except Exception:
+            return [await self._decode_or_show(item) for item in items]
+
+    async def _decode_or_show(self, payload: Payload) -> Any:
+        try:
+            return (await self.client.data_converter.decode([payload]))[0]
+        except Exception:
+            return shown_as_is(payload)
+
+    async def _raw_result(self, value: Any) -> Any:
+        """A query's or update's result asked for as a `RawValue`, decoded or shown as is."""
+        return await self._decode_or_show(value.payload) if isinstance(value, RawValue) else value
 
     async def decode_one(self, payloads: Payloads) -> Any:
         values = await self.decode(payloads)
@@ -350,7 +377,10 @@ class TemporalService:
 
     async def find_run(self, run_id: str, *, project: str) -> tuple[str, RunFacts] | None:
         """A run of the project found by its run id alone (visibility: eventually consistent)."""
-        query = all_of(equals("RunId", run_id), equals(sa.PROJECT, project))
+        in_project = equals(sa.PROJECT, project)
+        if project == self._unattributed_project:
+            in_project = f"{in_project} OR {sa.PROJECT.name} IS NULL"
+        query = all_of(equals("RunId", run_id), in_project)
         items, _ = await self.list(query, page_size=1)
         if not items:
             return None
@@ -404,27 +434,37 @@ class TemporalService:
             return cached
         try:
             with self._errors(workflow_id):
-                metadata = await self.handle(workflow_id, run_id).query(
-                    METADATA_QUERY, result_type=WorkflowMetadata, rpc_timeout=self._query_timeout
+                # Raw: each SDK encodes the answer its own way (gateway.adapters.payloads).
+                raw = await self.handle(workflow_id, run_id).query(
+                    METADATA_QUERY, result_type=RawValue, rpc_timeout=self._query_timeout
                 )
         except BackendUnavailable as exc:
             raise self._no_worker(exc) from exc.__cause__
-        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
-            raise self.unavailable(f"The workflow could not describe its handlers: {exc}") from exc
-        definition = metadata.definition
-        handlers = WorkflowHandlers(
-            signals=HandlerSet.of(definition.signal_definitions),
-            queries=HandlerSet.of(definition.query_definitions),
-            updates=HandlerSet.of(definition.update_definitions),
-        )
+        except Problem:
+            raise
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
+            # An SDK without the query ("unknown queryType"), or a run that refuses queries.
+            raw = None
+        except Exception:  # an answer the client could not even unwrap (e.g. a codec it lacks)
+            raw = None
+        metadata = decode_metadata(raw.payload) if isinstance(raw, RawValue) else None
+        if metadata is None:
+            handlers = UNKNOWN_HANDLERS
+        else:
+            definition = metadata.definition
+            handlers = WorkflowHandlers(
+                signals=HandlerSet.of(definition.signal_definitions),
+                queries=HandlerSet.of(definition.query_definitions),
+                updates=HandlerSet.of(definition.update_definitions),
+            )
         self._handlers.put(key, handlers)
         return handlers
 
     async def query(self, workflow_id: str, run_id: str, name: str, args: Sequence[Any]) -> Any:
         try:
             with self._errors(workflow_id):
-                return await self.handle(workflow_id, run_id).query(
-                    name, args=list(args), rpc_timeout=self._query_timeout
+                raw = await self.handle(workflow_id, run_id).query(
+                    name, args=list(args), result_type=RawValue, rpc_timeout=self._query_timeout
                 )
         except BackendUnavailable as exc:
             raise self._no_worker(exc) from exc.__cause__
@@ -432,6 +472,7 @@ class TemporalService:
             raise QueryFailed(f"Query {name!r} was rejected: {exc}") from None
         except WorkflowQueryFailedError as exc:
             raise QueryFailed(f"Query {name!r} failed: {exc.message}") from None
+        return await self._raw_result(raw)
 
     async def update(
         self, workflow_id: str, run_id: str, name: str, args: Sequence[Any], *, update_id: str | None
@@ -444,8 +485,9 @@ class TemporalService:
         handle = self.handle(workflow_id, run_id)
         try:
             with self._errors(workflow_id, write=True):
-                return await asyncio.wait_for(
-                    handle.execute_update(name, args=list(args), id=update_id, rpc_timeout=self._rpc_timeout),
+                raw = await asyncio.wait_for(
+                    handle.execute_update(name, args=list(args), id=update_id, result_type=RawValue,
+                                          rpc_timeout=self._rpc_timeout),
                     timeout=self._update_timeout,
                 )
         except WorkflowNotFound:
@@ -462,6 +504,7 @@ class TemporalService:
                 f"Update {name!r} did not finish within {self._update_timeout:g}s; it may still run. "
                 "Retry with the same Idempotency-Key to get its outcome."
             ) from None
+        return await self._raw_result(raw)
 
     async def list(
         self, query: str, *, page_size: int, next_page_token: bytes | None = None
@@ -488,15 +531,17 @@ class TemporalService:
         workflow_id: str,
         search_attributes: Mapping[str, str],
         memo: Mapping[str, Any],
+        task_queue: str | None = None,
     ) -> str | None:
-        """Start a run; returns its run id, or None when `workflow_id` was already used."""
+        """Start a run on `task_queue` (default: Signalway's own); returns its run id, or None
+        when `workflow_id` was already used."""
         with self._errors(workflow_id, write=True):
             try:
                 handle = await self.client.start_workflow(
                     workflow_type,
                     arg,
                     id=workflow_id,
-                    task_queue=self._task_queue,
+                    task_queue=task_queue or self._task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     search_attributes=TypedSearchAttributes([

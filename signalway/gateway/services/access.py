@@ -131,11 +131,19 @@ async def owns(svc: Services, who: Principal, workflow_id: str | None, run_id: s
     return can_see(who, facts)
 
 
-def scope(who: Principal, *, conversations: bool = False) -> str:
-    """The visibility-query clause of what the caller may list."""
-    clauses = [equals(sa.PROJECT, who.project)]
+def scope(who: Principal, *, conversations: bool = False, unattributed_project: str | None = None) -> str:
+    """The visibility-query clause of what the caller may list.
+
+    With `unattributed_project` (SIGNALWAY_UNATTRIBUTED_RUNS_PROJECT) and a caller of that
+    project, runs without Signalway's attributes (started elsewhere) are in it too, as
+    project-visible runs, as `can_see` decides for one such run.
+    """
+    unattributed = unattributed_project is not None and who.project == unattributed_project
+    project = equals(sa.PROJECT, who.project)
+    clauses = [f"{project} OR {sa.PROJECT.name} IS NULL" if unattributed else project]
     if not who.is_superadmin:
-        clauses.append(f"{equals(sa.VISIBILITY, 'project')} OR {equals(sa.INITIATED_BY, who.initiated_by)}")
+        visible = f"{equals(sa.VISIBILITY, 'project')} OR {equals(sa.INITIATED_BY, who.initiated_by)}"
+        clauses.append(f"{visible} OR {sa.VISIBILITY.name} IS NULL" if unattributed else visible)
     if conversations:
         clauses.append(f"{sa.INTERACTION.name} IS NOT NULL")
     if who.run_scope is not None:

@@ -244,6 +244,8 @@ async def run_waits(svc: Services, who: Principal, workflow_id: str, run_id: str
             handlers = await svc.temporal.handlers(workflow_id, run_id)
             body["signals"] = [n for n in handlers.signals.names if not n.startswith("signalway_")]
             body["updates"] = list(handlers.updates.names)
+            if not handlers.known:
+                body["signals_unknown"] = "the run's SDK does not describe its handlers; any name is sent"
         except NoWorkerAnswered:
             body["signals_unknown"] = "no worker answered; the run's signals cannot be listed right now"
     return body

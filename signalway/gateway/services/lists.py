@@ -46,7 +46,7 @@ async def durable(svc: Services, who: Principal, *, status: str | None, workflow
     runs API's `/execute` (or any client) is one `GET .../durable/workflows/{id}` finds, so
     the list shows it too.
     """
-    clauses = [access.scope(who)]
+    clauses = [access.scope(who, unattributed_project=svc.settings.unattributed_runs_project)]
     if status:
         if status.lower() not in EXECUTION_STATUS:
             raise BadRequest(f"Unknown status {status!r}; use one of {', '.join(DURABLE_STATUS.values())}.")
@@ -157,7 +157,8 @@ def client_summary(item: Listed) -> ClientRunSummary:
 
 async def runs(svc: Services, who: Principal, body: ListRuns, *, conversations: bool,
                wire: Wire = Wire.SEED) -> RunList | ClientRunList:
-    query = all_of(access.scope(who, conversations=conversations), *filters(body))
+    query = all_of(access.scope(who, conversations=conversations,
+                                unattributed_project=svc.settings.unattributed_runs_project), *filters(body))
     token = _decode_token(query, body.next_page_token) if body.next_page_token else None
     items, next_token = await svc.temporal.list(query, page_size=body.page_size, next_page_token=token)
     page_token = _encode_token(query, next_token) if next_token else None

@@ -1,7 +1,7 @@
 """Messages to a run the caller may see: signals, queries, updates, cancel and terminate.
 
 Which names a run answers to is asked of the run itself (handlers can be registered at
-run time); a payload is validated against the registered class's model before anything
+run time); a payload is checked against its schema in the workflow catalog before anything
 reaches Temporal, so a bad message is a 422 and never lands in history.
 """
 
@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
-
-from pydantic import BaseModel
-from signalway_examples.registry import TYPES
 
 from signalway.gateway.adapters.temporal import HandlerSet, NoWorkerAnswered, is_open
 from signalway.gateway.auth import Principal
@@ -25,9 +22,9 @@ from signalway.gateway.errors import (
     Unprocessable,
     WorkflowClosed,
 )
-from signalway.gateway.routing import validate
 from signalway.gateway.services import access
 from signalway.gateway.services.idempotency import acting_once, fingerprint
+from signalway.gateway.services.start import checked
 
 Kind = Literal["signals", "queries", "updates"]
 
@@ -57,18 +54,18 @@ async def handler_set(svc: Services, workflow_id: str, run_id: str, workflow_typ
                       name: str) -> HandlerSet:
     """The names the run answers to for `kind`; a recent answer is reused unless it lacks `name`.
 
-    With no worker polling, a signal to a registered class is still checked against that
-    class: Temporal holds it durably until a worker returns.
+    With no worker polling, a signal to a catalog type is still checked against the signals
+    its entry lists: Temporal holds it durably until a worker returns.
     """
     try:
         handlers: HandlerSet = getattr(await svc.temporal.handlers(workflow_id, run_id), kind)
         if not handlers.accepts(name):
             handlers = getattr(await svc.temporal.handlers(workflow_id, run_id, fresh=True), kind)
     except NoWorkerAnswered:
-        info = TYPES.get(workflow_type)
-        if info is None or kind != "signals":
+        entry = svc.settings.workflows.get(workflow_type)
+        if entry is None or kind != "signals" or not entry.signals:
             raise
-        handlers = HandlerSet(names=tuple(info.signal_models), dynamic=False)
+        handlers = HandlerSet(names=tuple(entry.signals), dynamic=False)
     return handlers
 
 
@@ -85,16 +82,12 @@ async def require_handler(svc: Services, run: access.VisibleRun, kind: Kind, nam
     )
 
 
-def handler_args(workflow_type: str, kind: Literal["signals", "updates"], name: str, payload: Any,
-                 *, what: str) -> list[Any]:
-    """The handler's arguments: validated against its payload model when the type is known."""
-    info = TYPES.get(workflow_type)
-    models: dict[str, type[BaseModel] | None] = {}
-    if info is not None:
-        models = info.signal_models if kind == "signals" else info.update_models
-    model = models.get(name)
-    if model is not None:
-        return [validate(model, {} if payload is None else payload, what=what)]
+def handler_args(svc: Services, workflow_type: str, kind: Literal["signals", "updates"], name: str,
+                 payload: Any, *, what: str) -> list[Any]:
+    """The handler's arguments: checked against the payload schema the catalog gives it."""
+    entry = svc.settings.workflows.get(workflow_type)
+    if entry is not None and entry.schema_for(kind, name) is not None:
+        return [checked(entry, kind, name, payload, what=what)]
     return [] if payload is None else [payload]
 
 
@@ -118,7 +111,7 @@ async def signal(svc: Services, who: Principal, workflow_id: str, run_id: str | 
         if run.is_running is False:
             raise links.closed(f"Workflow {workflow_id}")
         await require_handler(svc, run, "signals", name, links)
-        args = handler_args(run.facts.workflow_type, "signals", name, payload, what=what)
+        args = handler_args(svc, run.facts.workflow_type, "signals", name, payload, what=what)
         try:
             return await svc.temporal.signal(workflow_id, run.run_id, name, args, request_id=request_id,
                                              receipt=receipt)
@@ -143,7 +136,7 @@ async def update(svc: Services, who: Principal, workflow_id: str, run_id: str, n
             raise links.closed(f"Run {run_id} of workflow {workflow_id}")
         run = access.VisibleRun(workflow_id, run_id, svc.temporal.facts_of(desc), True)
         await require_handler(svc, run, "updates", name, links)
-        args = handler_args(run.facts.workflow_type, "updates", name, payload, what="update payload")
+        args = handler_args(svc, run.facts.workflow_type, "updates", name, payload, what="update payload")
         return await svc.temporal.update(workflow_id, run_id, name, args, update_id=update_id)
 
     return await acting_once(svc, project=who.project, scope="update", key=key, action=run_update,

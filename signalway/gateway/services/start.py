@@ -1,7 +1,7 @@
 """Starting runs, for the durable surface (`create`) and the runs surface (`execute`).
 
 Both record the search attributes the access layer and the lists read (project, API,
-starter, visibility, the list filters), validate the input against the workflow's model,
+starter, visibility, the list filters), validate the input against the type's JSON Schema in the workflow catalog,
 refuse webhook targets outside the allowed networks, and turn an `Idempotency-Key` into
 the workflow id so Temporal itself refuses a second start.
 """
@@ -15,9 +15,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from signalway_examples.registry import CONVERSATION_TYPES, TYPES
-
 from signalway import search_attributes as sa
+from signalway.catalog import WorkflowEntry, payload_errors, with_defaults
 from signalway.gateway.adapters.temporal import RunFacts
 from signalway.gateway.auth import Principal
 from signalway.gateway.deps import Services
@@ -26,9 +25,9 @@ from signalway.gateway.errors import (
     BackendUnavailable,
     IdempotencyConflict,
     UnknownWorkflowType,
+    Unprocessable,
     WebhookUrlNotAllowed,
 )
-from signalway.gateway.routing import validate
 from signalway.gateway.services.idempotency import derived_id, fingerprint
 from signalway.webhook_targets import WebhookTargetRefused, resolve_target
 
@@ -67,8 +66,8 @@ class Started:
 
 def require_known_type(svc: Services, workflow_type: str, *, field: str, operation_id: str,
                        href: str | None = None) -> None:
-    """422 listing the registered types when `workflow_type` is not one clients may start."""
-    allowed = svc.settings.workflow_types
+    """422 listing the catalog's types when `workflow_type` is not one clients may start."""
+    allowed = svc.settings.workflows.names()
     if workflow_type in allowed:
         return
     raise UnknownWorkflowType(
@@ -78,12 +77,26 @@ def require_known_type(svc: Services, workflow_type: str, *, field: str, operati
     )
 
 
-def workflow_input(workflow_type: str, value: Any, *, what: str) -> Any:
-    """A start's input, validated against the workflow's input model when the type is known."""
-    info = TYPES.get(workflow_type)
-    if info is None or info.input_model is None:
+def checked(entry: WorkflowEntry | None, kind: str, name: str, value: Any, *, what: str) -> Any:
+    """`value` when it satisfies the catalog's schema for it (none: anything goes), with the
+    schema's defaults filled in; else a 422 naming the field, in the shape of the API's other
+    validation errors."""
+    validator = entry.schema_for(kind, name) if entry is not None else None
+    if validator is None:
         return value
-    return validate(info.input_model, {} if value is None else value, what=what)
+    if value is None and isinstance(validator.schema, dict) and validator.schema.get("type") == "object":
+        value = {}  # no body: an object of defaults, as before
+    errors = payload_errors(validator, value)
+    if errors:
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"]) or what
+        raise Unprocessable(f"Invalid {what}: {where}: {first['msg']}.", errors=errors)
+    return with_defaults(validator, value)
+
+
+def workflow_input(svc: Services, workflow_type: str, value: Any, *, what: str) -> Any:
+    """A start's input, checked against the type's input schema in the catalog."""
+    return checked(svc.settings.workflows.get(workflow_type), "input", "", value, what=what)
 
 
 async def check_webhooks(svc: Services, arg: Any) -> None:
@@ -97,8 +110,10 @@ async def check_webhooks(svc: Services, arg: Any) -> None:
                 raise WebhookUrlNotAllowed(str(exc), errors=[{"loc": [name], "msg": exc.reason}]) from None
 
 
-def _search_attributes(who: Principal, start: StartRequest) -> dict[str, str]:
-    interaction = start.interaction or (DEFAULT_INTERACTION if start.workflow_type in CONVERSATION_TYPES else None)
+def _search_attributes(svc: Services, who: Principal, start: StartRequest) -> dict[str, str]:
+    entry = svc.settings.workflows.get(start.workflow_type)
+    conversation = entry is not None and entry.conversation
+    interaction = start.interaction or (DEFAULT_INTERACTION if conversation else None)
     attributes = {sa.PROJECT.name: who.project, sa.API.name: start.api, sa.INITIATED_BY.name: who.initiated_by,
                   sa.VISIBILITY.name: start.visibility}
     if interaction:
@@ -112,7 +127,8 @@ def _search_attributes(who: Principal, start: StartRequest) -> dict[str, str]:
 async def start_run(svc: Services, who: Principal, start: StartRequest, *, key: str | None,
                     request: Any) -> Started:
     """Start a run; with an Idempotency-Key, the same request gets the same run, else 409."""
-    arg = workflow_input(start.workflow_type, start.input, what="input" if start.api == "durable" else "vars")
+    arg = workflow_input(svc, start.workflow_type, start.input, what="input" if start.api == "durable" else "vars")
+    entry = svc.settings.workflows.get(start.workflow_type)
     await check_webhooks(svc, arg)
     request_hash = fingerprint(start.workflow_type, request)
     workflow_id = derived_id(who.project, f"start:{start.api}", key) if key else str(uuid.uuid4())
@@ -120,7 +136,8 @@ async def start_run(svc: Services, who: Principal, start: StartRequest, *, key: 
     if start.api == "durable" and len(json.dumps(start.input)) <= MEMO_INPUT_MAX_BYTES:
         memo[MEMO_INPUT] = start.input
     run_id = await svc.temporal.start(start.workflow_type, arg, workflow_id=workflow_id,
-                                      search_attributes=_search_attributes(who, start), memo=memo)
+                                      task_queue=entry.task_queue if entry is not None else None,
+                                      search_attributes=_search_attributes(svc, who, start), memo=memo)
     created = run_id is not None
     if run_id is None:
         desc = await svc.temporal.describe(workflow_id)
