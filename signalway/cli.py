@@ -34,7 +34,9 @@ def _gateway_port(flag: int | None) -> int:
     except ValueError:
         port = -1
     if not 0 < port < 65536:
-        raise SystemExit("SIGNALWAY_PORT must be a port number (1-65535)")
+        # Like every other bad setting: one line, exit code 2 (the gateway would say the same).
+        print("configuration error: SIGNALWAY_PORT: must be a port number (1-65535)", file=sys.stderr)
+        raise SystemExit(2)
     return port
 
 
@@ -127,13 +129,14 @@ def _gateway(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
     from signalway import tracing
-    from signalway._config_errors import load_settings
+    from signalway._config_errors import load_settings, warn_unknown_variables
 
     settings = load_settings(GatewaySettings)
     workers = args.workers if args.workers is not None else settings.gateway_workers
     if workers < 1:
         raise SystemExit("--workers must be at least 1")
     _prepare_gateway_process(settings)
+    warn_unknown_variables()
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port,
         log_level=settings.log_level.lower(), access_log=False,

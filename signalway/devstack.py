@@ -45,6 +45,7 @@ import httpx
 from rich.console import Console
 from rich.panel import Panel
 
+from signalway.env_names import warnings as unknown_variable_warnings
 from signalway.localstack import (
     ManagedProcess,
     StackError,
@@ -73,12 +74,17 @@ WORKER_READY_MARK = b"worker polling task queue"
 # The worker logs WORKER_READY_MARK at INFO; under a quieter SIGNALWAY_LOG_LEVEL it counts as
 # up once it has run this long without exiting.
 WORKER_QUIET_READY_AFTER = 10.0
+CONFIG_EXIT_CODE = 2  # signalway._config_errors.EXIT_CODE: a bad setting, not a crash
 
 State = Literal["waiting", "starting", "up", "backoff", "stopped"]
 
 
 class CrashLoop(StackError):
     """A child kept exiting right after it was started."""
+
+
+class ConfigurationError(StackError):
+    """A child said its settings are wrong (exit code 2): restarting it would not help."""
 
 
 def _say(line: str, style: str | None = None) -> None:
@@ -181,6 +187,12 @@ class Supervisor:
             self._on_all_up()
 
     def _exited(self, service: Service, now: float, why: str) -> None:
+        process = service.process
+        if process is not None and process.popen.returncode == CONFIG_EXIT_CODE:
+            # Its own lines say which variable (one per problem); the rest of its log is older.
+            output = process.output().decode(errors="replace")
+            said = [line for line in output.splitlines() if line.startswith("configuration error: ")]
+            raise ConfigurationError("\n".join(said) or f"{service.name}: configuration error (see {process.log_path})")
         service.exits.append(now)
         while service.exits and now - service.exits[0] > CRASH_WINDOW:
             service.exits.popleft()
@@ -295,6 +307,32 @@ def _without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hosts}"))
 
 
+@contextmanager
+def _environment(overrides: dict[str, str]) -> Iterator[None]:
+    """os.environ with `overrides` set, as a child started with them sees it; then as it was."""
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _settings_problems(env: dict[str, str]) -> list[str]:
+    """What the gateway and the worker would say about their settings, before either starts."""
+    from gateway.settings import GatewaySettings
+    from signalway._config_errors import settings_problems
+    from worker.settings import WorkerSettings
+
+    with _environment(env):
+        lines = settings_problems(GatewaySettings) + settings_problems(WorkerSettings)
+    return list(dict.fromkeys(lines))  # a setting both read is told once
+
+
 def run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: int, redis_port: int,
             redis_url: str | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -333,6 +371,15 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
         "SIGNALWAY_RESUME_SECRET": _dev_secret(data_dir, "resume-secret"),
         "SIGNALWAY_WEBHOOK_SECRET": _dev_secret(data_dir, "webhook-secret", _webhook_secret),
     }
+    # A bad value stops everything before anything starts, in one line per problem; a name
+    # no process reads is most likely a misspelling.
+    for line in unknown_variable_warnings():
+        _say(f"warning: {line}", "yellow")
+    problems = _settings_problems(env)
+    if problems:
+        for line in problems:
+            _say(line, "red")
+        return CONFIG_EXIT_CODE
     python = sys.executable
     task_queue = os.environ.get("SIGNALWAY_TASK_QUEUE", "signalway")
     backends: list[Service] = [Service(
@@ -378,6 +425,9 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
     try:
         supervisor.run(lambda: stopping)
         return 0
+    except ConfigurationError as exc:
+        _say(str(exc), "red")
+        return CONFIG_EXIT_CODE
     except StackError as exc:
         _say(str(exc), "red")
         return 1

@@ -192,6 +192,21 @@ async def test_dev_gives_up_on_a_child_that_keeps_crashing(tmp_path: Path) -> No
     assert [pid for pid in children if pid and _alive(pid)] == []
 
 
+async def test_dev_ends_at_once_on_a_bad_value_and_names_a_misspelt_variable(tmp_path: Path) -> None:
+    # Not valid JSON for a list, and a name no process reads (no S at the end).
+    started = time.monotonic()
+    with signalway_dev(tmp_path, SIGNALWAY_WORKFLOW_TYPES="ApprovalWorkflow",
+                       SIGNALWAY_WEBHOOK_ALLOWED_NETWORK="127.0.0.1/32") as dev:
+        assert dev.process.wait(30) == 2, dev.output
+    assert time.monotonic() - started < 30  # wide margin: it takes about a second
+    errors = [line for line in dev.lines if "error" in line]
+    assert errors == ["configuration error: SIGNALWAY_WORKFLOW_TYPES: not valid JSON (Expecting value)"], dev.output
+    assert ("warning: SIGNALWAY_WEBHOOK_ALLOWED_NETWORK is not a Signalway setting and is ignored; "
+            "did you mean SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS?") in dev.lines
+    assert not (dev.data_dir / STATUS_FILE).exists()  # nothing was started
+    assert len(dev.lines) == 2, dev.output
+
+
 async def test_dev_runs_on_an_external_redis_cluster(tmp_path: Path, redis_cluster: LocalCluster) -> None:
     """`signalway dev --redis-url redis+cluster://…` starts no Redis of its own and runs on the cluster."""
     with signalway_dev(tmp_path, flags=("--redis-url", redis_cluster.url)) as dev:

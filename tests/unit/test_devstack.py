@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from signalway.devstack import CrashLoop, Service, Supervisor, _without_password
+from signalway.devstack import ConfigurationError, CrashLoop, Service, Supervisor, _without_password
 from signalway.localstack import ManagedProcess
 
 
@@ -100,3 +100,16 @@ def test_an_external_redis_password_stays_out_of_the_banner() -> None:
     assert _without_password("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
     assert _without_password("redis+sentinel://u:pw@a:1,b:2/m") == "redis+sentinel://u:***@a:1,b:2/m"
     assert _without_password("redis://127.0.0.1:6390/0") == "redis://127.0.0.1:6390/0"
+
+
+def test_a_child_with_a_configuration_error_is_not_restarted(tmp_path: Path) -> None:
+    # Exit code 2 is a bad setting: the supervisor stops at once with the child's own line.
+    said = "configuration error: SIGNALWAY_MAX_BODY_BYTES: Input should be a valid integer"
+    child = _service(tmp_path, "gateway", ["sh", "-c", f"echo older noise; echo '{said}'; exit 2"])
+    supervisor = Supervisor([child], status_path=tmp_path / "status.json")
+    supervisor.step(1000.0)
+    _exit_now(child)
+    with pytest.raises(ConfigurationError) as raised:
+        supervisor.step(1000.1)
+    assert str(raised.value) == said
+    assert child.restarts == 0
