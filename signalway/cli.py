@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--data-dir", default=_data_dir_default(), help=data_dir_help)
     token.set_defaults(func=_token)
 
-    env = sub.add_parser("env", help="print `export TOKEN=... API_KEY=...` for the dev stack: "
+    env = sub.add_parser("env", help="print `export` lines for the dev stack (TOKEN, API_KEY, SIGNALWAY_URL, and "
+                                     "the SIGNALWAY_* settings a worker of your own needs to join it): "
                                      'eval "$(signalway env)"')
     env.add_argument("--data-dir", default=_data_dir_default(), help=data_dir_help)
     env.set_defaults(func=_env)

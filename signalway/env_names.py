@@ -26,6 +26,7 @@ DIRECT = frozenset({
     "SIGNALWAY_DATA_DIR",  # signalway dev / token / env: the dev stack's state
     "SIGNALWAY_TEMPORAL_BIN",  # signalway dev: the `temporal` CLI to run
     "SIGNALWAY_REDIS_SERVER_BIN",  # signalway dev: the `redis-server` to run
+    "SIGNALWAY_URL",  # exported by `signalway env`: the dev gateway's base URL, for curl lines
 })
 
 # The modules whose settings classes every process may read; imported here so that their
