@@ -15,7 +15,8 @@ DOCS = ROOT / "docs"
 CONFIGURATION = (DOCS / "configuration.md").read_text()
 SETTINGS = {f"SIGNALWAY_{n.upper()}" for cls in (GatewaySettings, WorkerSettings) for n in cls.model_fields}
 # Read by the local stack and the tests, not by a settings class (documented below the table).
-LOCAL_STACK = {"SIGNALWAY_TEMPORAL_BIN", "SIGNALWAY_REDIS_SERVER_BIN", "SIGNALWAY_DATA_DIR", "SIGNALWAY_CHROMIUM_BIN"}
+LOCAL_STACK = {"SIGNALWAY_TEMPORAL_BIN", "SIGNALWAY_REDIS_SERVER_BIN", "SIGNALWAY_DATA_DIR", "SIGNALWAY_CHROMIUM_BIN",
+               "SIGNALWAY_URL"}  # the last: exported by `signalway env` for curl lines
 
 
 def _markdown() -> list[Path]:
