@@ -491,8 +491,9 @@ def _webhook_targets(allowed: str) -> list[str]:
         return ["public addresses only; for a receiver on this machine:",
                 "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 make dev"]
     loopback = any(ip_address("127.0.0.1") in net or ip_address("::1") in net for net in networks)
-    where = "this machine (loopback) included" if loopback else "not this machine (loopback)"
-    return [f"public addresses and {', '.join(str(n) for n in networks)}", f"({where})"]
+    where = ("receivers on this machine included" if loopback
+             else "not to this machine: add 127.0.0.1/32 for a receiver here")
+    return [f"public addresses and {', '.join(str(n) for n in networks)}", where]
 
 
 def _banner(url: str, ui_port: int, temporal_port: int, redis_url: str, token: str, api_key: str,

@@ -139,7 +139,7 @@ def test_the_banner_fits_100_columns_and_tells_where_webhooks_go(
     else:
         assert "public addresses only" not in text
         assert f"public addresses and {allowed.replace(',', ', ')}" in text
-        assert "(this machine (loopback) included)" in text
+        assert "receivers on this machine included" in text
 
 
 def test_the_banner_says_when_the_allowed_networks_leave_this_machine_out(
@@ -147,4 +147,4 @@ def test_the_banner_says_when_the_allowed_networks_leave_this_machine_out(
 ) -> None:
     text = _banner_text(tmp_path, monkeypatch, "10.0.0.0/8")
     assert "public addresses and 10.0.0.0/8" in text
-    assert "(not this machine (loopback))" in text
+    assert "not to this machine: add 127.0.0.1/32 for a receiver here" in text
