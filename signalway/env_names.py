@@ -27,6 +27,7 @@ DIRECT = frozenset({
     "SIGNALWAY_TEMPORAL_BIN",  # signalway dev: the `temporal` CLI to run
     "SIGNALWAY_REDIS_SERVER_BIN",  # signalway dev: the `redis-server` to run
     "SIGNALWAY_URL",  # exported by `signalway env`: the dev gateway's base URL, for curl lines
+    "SIGNALWAY_CHROMIUM_BIN",  # scripts/ensure-chromium and the browser tests (documented)
 })
 
 # The modules whose settings classes every process may read; imported here so that their
