@@ -49,6 +49,15 @@ def problems(exc: ValidationError | SettingsError) -> list[str]:
     return lines
 
 
+def settings_problems(cls: type[BaseSettings]) -> list[str]:
+    """What `cls()` would say about the environment: no line when it loads."""
+    try:
+        cls()
+    except (ValidationError, SettingsError) as exc:
+        return problems(exc)
+    return []
+
+
 def load_settings(cls: type[S]) -> S:
     """`cls()` from the environment, or the problems on stderr and `SystemExit(2)`."""
     try:
@@ -59,3 +68,15 @@ def load_settings(cls: type[S]) -> S:
     for line in lines:
         print(line, file=sys.stderr)
     raise SystemExit(EXIT_CODE)
+
+
+def warn_unknown_variables() -> None:
+    """Log each `SIGNALWAY_*` variable set that Signalway does not read (a misspelling, most
+    likely), with the setting it most resembles; once logging is configured."""
+    import logging
+
+    from signalway.env_names import warnings
+
+    log = logging.getLogger("signalway.config")
+    for line in warnings():
+        log.warning("%s", line)

@@ -34,7 +34,9 @@ def _gateway_port(flag: int | None) -> int:
     except ValueError:
         port = -1
     if not 0 < port < 65536:
-        raise SystemExit("SIGNALWAY_PORT must be a port number (1-65535)")
+        # Like every other bad setting: one line, exit code 2 (the gateway would say the same).
+        print("configuration error: SIGNALWAY_PORT: must be a port number (1-65535)", file=sys.stderr)
+        raise SystemExit(2)
     return port
 
 
@@ -125,7 +127,7 @@ def _gateway(args: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     from signalway import tracing
-    from signalway._config_errors import load_settings
+    from signalway._config_errors import load_settings, warn_unknown_variables
     from signalway.gateway.app import create_app
     from signalway.gateway.settings import GatewaySettings
 
@@ -134,6 +136,7 @@ def _gateway(args: argparse.Namespace) -> int:
     if workers < 1:
         raise SystemExit("--workers must be at least 1")
     _prepare_gateway_process(settings)
+    warn_unknown_variables()
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port,
         log_level=settings.log_level.lower(), access_log=False,
@@ -262,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--data-dir", default=_data_dir_default(), help=data_dir_help)
     token.set_defaults(func=_token)
 
-    env = sub.add_parser("env", help="print `export TOKEN=... API_KEY=...` for the dev stack: "
+    env = sub.add_parser("env", help="print `export` lines for the dev stack (TOKEN, API_KEY, SIGNALWAY_URL, and "
+                                     "the SIGNALWAY_* settings a worker of your own needs to join it): "
                                      'eval "$(signalway env)"')
     env.add_argument("--data-dir", default=_data_dir_default(), help=data_dir_help)
     env.set_defaults(func=_env)

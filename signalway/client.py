@@ -1,4 +1,4 @@
-"""A small Python client for Signalway, mirroring the seed clients' calls."""
+"""A small Python client for Signalway, making the same calls as the clients these APIs already have."""
 
 from __future__ import annotations
 

@@ -43,8 +43,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
+from signalway.env_names import warnings as unknown_variable_warnings
 from signalway.localstack import (
     ManagedProcess,
     StackError,
@@ -73,12 +75,17 @@ WORKER_READY_MARK = b"worker polling task queue"
 # The worker logs WORKER_READY_MARK at INFO; under a quieter SIGNALWAY_LOG_LEVEL it counts as
 # up once it has run this long without exiting.
 WORKER_QUIET_READY_AFTER = 10.0
+CONFIG_EXIT_CODE = 2  # signalway._config_errors.EXIT_CODE: a bad setting, not a crash
 
 State = Literal["waiting", "starting", "up", "backoff", "stopped"]
 
 
 class CrashLoop(StackError):
     """A child kept exiting right after it was started."""
+
+
+class ConfigurationError(StackError):
+    """A child said its settings are wrong (exit code 2): restarting it would not help."""
 
 
 def _say(line: str, style: str | None = None) -> None:
@@ -181,6 +188,12 @@ class Supervisor:
             self._on_all_up()
 
     def _exited(self, service: Service, now: float, why: str) -> None:
+        process = service.process
+        if process is not None and process.popen.returncode == CONFIG_EXIT_CODE:
+            # Its own lines say which variable (one per problem); the rest of its log is older.
+            output = process.output().decode(errors="replace")
+            said = [line for line in output.splitlines() if line.startswith("configuration error: ")]
+            raise ConfigurationError("\n".join(said) or f"{service.name}: configuration error (see {process.log_path})")
         service.exits.append(now)
         while service.exits and now - service.exits[0] > CRASH_WINDOW:
             service.exits.popleft()
@@ -295,6 +308,32 @@ def _without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hosts}"))
 
 
+@contextmanager
+def _environment(overrides: dict[str, str]) -> Iterator[None]:
+    """os.environ with `overrides` set, as a child started with them sees it; then as it was."""
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _settings_problems(env: dict[str, str]) -> list[str]:
+    """What the gateway and the worker would say about their settings, before either starts."""
+    from signalway._config_errors import settings_problems
+    from signalway.gateway.settings import GatewaySettings
+    from signalway.worker.settings import WorkerSettings
+
+    with _environment(env):
+        lines = settings_problems(GatewaySettings) + settings_problems(WorkerSettings)
+    return list(dict.fromkeys(lines))  # a setting both read is told once
+
+
 def run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: int, redis_port: int,
             redis_url: str | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -337,8 +376,22 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
         "SIGNALWAY_RESUME_SECRET": _dev_secret(data_dir, "resume-secret"),
         "SIGNALWAY_WEBHOOK_SECRET": _dev_secret(data_dir, "webhook-secret", _webhook_secret),
     }
+    # A bad value stops everything before anything starts, in one line per problem; a name
+    # no process reads is most likely a misspelling.
+    for line in unknown_variable_warnings():
+        _say(f"warning: {line}", "yellow")
+    problems = _settings_problems(env)
+    if problems:
+        for line in problems:
+            _say(line, "red")
+        return CONFIG_EXIT_CODE
     python = sys.executable
     task_queue = os.environ.get("SIGNALWAY_TASK_QUEUE", "signalway")
+    _write_stack_file(data_dir, {
+        "url": url, "temporal_address": env["SIGNALWAY_TEMPORAL_ADDRESS"],
+        "temporal_namespace": os.environ.get("SIGNALWAY_TEMPORAL_NAMESPACE", "default"),
+        "redis_url": env["SIGNALWAY_REDIS_URL"], "task_queue": task_queue,
+    })
     backends: list[Service] = [Service(
         "temporal", address=f"127.0.0.1:{temporal_port}",
         announce=f"on 127.0.0.1:{temporal_port}, Web UI on http://127.0.0.1:{ui_port}",
@@ -366,8 +419,8 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
 
     def all_up() -> None:
         _banner(url, ui_port, temporal_port, _without_password(env["SIGNALWAY_REDIS_URL"]), dev_token(secret),
-                api_key, data_dir,
-                env["SIGNALWAY_WEBHOOK_SECRET"])
+                api_key, data_dir, env["SIGNALWAY_WEBHOOK_SECRET"],
+                os.environ.get("SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS", ""))
 
     supervisor = Supervisor(services, status_path=data_dir / STATUS_FILE, on_all_up=all_up)
     stopping = False
@@ -382,6 +435,9 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
     try:
         supervisor.run(lambda: stopping)
         return 0
+    except ConfigurationError as exc:
+        _say(str(exc), "red")
+        return CONFIG_EXIT_CODE
     except StackError as exc:
         _say(str(exc), "red")
         return 1
@@ -391,53 +447,105 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
         _say("stopped")
 
 
+STACK_FILE = "stack.json"  # where the running stack listens: read by `signalway env`
+
+
+def _write_stack_file(data_dir: Path, values: dict[str, str]) -> None:
+    """Where this stack listens, for `signalway env` in another shell (a Redis URL may hold a
+    password: owner-only)."""
+    partial = data_dir / (STACK_FILE + ".tmp")
+    partial.write_text(json.dumps(values, indent=2) + "\n")
+    partial.chmod(0o600)
+    partial.replace(data_dir / STACK_FILE)
+
+
 def env_lines(data_dir: Path) -> str:
-    """`export TOKEN=… API_KEY=…` for the dev stack whose state is in `data_dir`."""
+    """`export` lines for the dev stack whose state is in `data_dir`: TOKEN and API_KEY for
+    curl, SIGNALWAY_URL (the gateway's base URL), and what a worker of one's own needs to join
+    the stack (the SIGNALWAY_* settings `signalway worker` and `worker.settings` read)."""
     path = data_dir / DEV_SECRET_FILE
     if not path.exists():
         raise StackError(f"no dev secret in {data_dir.resolve()}: run `signalway dev` first, or pass --data-dir")
     secret = path.read_text().strip()
-    return f"export TOKEN={shlex.quote(dev_token(secret))} API_KEY={shlex.quote(dev_api_key(secret))}"
+    values = {"TOKEN": dev_token(secret), "API_KEY": dev_api_key(secret)}
+    try:
+        stack = json.loads((data_dir / STACK_FILE).read_text())
+    except (OSError, ValueError):
+        stack = {}  # a data dir from before stack.json: the credentials only
+    if stack:
+        values["SIGNALWAY_URL"] = stack["url"]
+        values["SIGNALWAY_PUBLIC_URL"] = stack["url"]
+        values["SIGNALWAY_TEMPORAL_ADDRESS"] = stack["temporal_address"]
+        values["SIGNALWAY_TEMPORAL_NAMESPACE"] = stack["temporal_namespace"]
+        values["SIGNALWAY_REDIS_URL"] = stack["redis_url"]
+        for name, file in (("SIGNALWAY_RESUME_SECRET", "resume-secret"), ("SIGNALWAY_WEBHOOK_SECRET", "webhook-secret")):
+            if (data_dir / file).exists():
+                values[name] = (data_dir / file).read_text().strip()
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
+
+
+def _webhook_targets(allowed: str) -> list[str]:
+    """What the banner says about where webhooks may go, true to SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS."""
+    from ipaddress import ip_address
+
+    from signalway.webhook_targets import parse_networks
+
+    networks = parse_networks(allowed)  # already checked by _settings_problems
+    if not networks:
+        return ["public addresses only; for a receiver on this machine:",
+                "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 make dev"]
+    loopback = any(ip_address("127.0.0.1") in net or ip_address("::1") in net for net in networks)
+    where = ("receivers on this machine included" if loopback
+             else "not to this machine: add 127.0.0.1/32 for a receiver here")
+    return [f"public addresses and {', '.join(str(n) for n in networks)}", where]
 
 
 def _banner(url: str, ui_port: int, temporal_port: int, redis_url: str, token: str, api_key: str,
-            data_dir: Path, webhook_secret: str = "") -> None:
+            data_dir: Path, webhook_secret: str = "", allowed_networks: str = "") -> None:
+    """What `signalway dev` prints once everything is up; no line of it is wider than 100
+    columns but the dev token's, printed alone so that it can be copied whole."""
+    # For another shell, after `eval "$(signalway env)"`: they work on whatever port this is.
     curl_start = (
-        f"curl -s -X POST {url}/api/v1/durable/workflows \\\n"
-        f"  -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n"
+        'curl -s -X POST "$SIGNALWAY_URL/api/v1/durable/workflows" \\\n'
+        """  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\\n"""
         """  -d '{"workflow_type": "ApprovalWorkflow", "input": {"subject": "ship it"}}'"""
     )
     curl_signal = (
-        f"curl -s -X POST {url}/api/v1/durable/workflows/<ID>/signal \\\n"
-        f"  -H 'Authorization: {api_key}' -H 'Content-Type: application/json' \\\n"
+        'curl -s -X POST "$SIGNALWAY_URL/api/v1/durable/workflows/<ID>/signal" \\\n'
+        """  -H "Authorization: $API_KEY" -H 'Content-Type: application/json' \\\n"""
         """  -d '{"signal_type": "approve", "payload": {"approver": "me"}}'"""
     )
     curl_runs = (
-        f"curl -s -X POST {url}/api/v1/workflows/execute/ConversationWorkflow \\\n"
-        f"  -H 'Authorization: Bearer {token}' -d '{{\"vars\": {{}}}}'\n"
-        f"curl -s -X POST {url}/api/v1/workflows/conversations \\\n"
-        f"  -H 'Authorization: Bearer {token}' -d '{{\"status\": \"running\"}}'"
+        'curl -s -X POST "$SIGNALWAY_URL/api/v1/workflows/execute/ConversationWorkflow" \\\n'
+        """  -H "Authorization: Bearer $TOKEN" -d '{"vars": {}}'\n"""
+        'curl -s -X POST "$SIGNALWAY_URL/api/v1/workflows/conversations" \\\n'
+        """  -H "Authorization: Bearer $TOKEN" -d '{"status": "running"}'"""
     )
     env_command = f"{_cli()} env" + ("" if data_dir == Path(".signalway") else f" --data-dir {shlex.quote(str(data_dir))}")
-    console.print(Panel.fit(
-        f"[bold]Gateway[/]          {url}   (OpenAPI: {url}/openapi.json)\n"
-        f"[bold]Temporal Web UI[/]  http://127.0.0.1:{ui_port}\n"
-        f"[bold]Temporal[/]         127.0.0.1:{temporal_port}    [bold]Redis[/] {redis_url}\n"
-        f"[bold]State and logs[/]   {data_dir.resolve()}\n"
-        f"[bold]Dev API key[/]      {api_key}   (durable surface: `Authorization: <key>`)\n"
-        f"[bold]Webhook secret[/]   {webhook_secret}   (verify webhook-and-wait deliveries)\n"
-        f"[bold]In another shell[/] eval \"$({env_command})\"   sets $TOKEN and $API_KEY\n"
-        "[bold]Local receivers[/]  webhooks go to public addresses only; to allow one on this machine: "
-        "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 make dev",
-        title="Signalway is running", border_style="green",
-    ))
+    webhooks = _webhook_targets(allowed_networks)
+    rows = [
+        ("Gateway", f"{url}   (OpenAPI: {url}/openapi.json)"),
+        ("Temporal Web UI", f"http://127.0.0.1:{ui_port}"),
+        ("Temporal", f"127.0.0.1:{temporal_port}"),
+        ("Redis", redis_url),
+        ("State and logs", str(data_dir.resolve())),
+        ("Dev API key", f"{api_key}   (durable workflows and event triggers)"),
+        ("Webhook secret", webhook_secret),
+        ("", "(it signs webhook-and-wait deliveries)"),
+        ("Webhooks go to", webhooks[0]),
+        ("", webhooks[1]),
+        ("In another shell", f'eval "$({env_command})"'),
+        ("", "sets SIGNALWAY_URL, TOKEN, API_KEY and what a worker of your own needs"),
+    ]
+    body = "\n".join(f"[bold]{label:<17}[/]{escape(value)}" for label, value in rows)
+    console.print(Panel.fit(body, title="Signalway is running", border_style="green"))
     console.print(f"\nDev token (project {DEV_PROJECT!r}, user {DEV_USER!r}, valid 30 days):\n")
     console.print(token, soft_wrap=True, highlight=False, markup=False)
-    console.print("\nStart a workflow:\n", soft_wrap=True)
+    console.print("\nIn another shell, after the eval above, start a workflow:\n", soft_wrap=True)
     console.print(curl_start, soft_wrap=True, highlight=False, markup=False)
     console.print("\nThen approve it (use the id from the answer):\n", soft_wrap=True)
     console.print(curl_signal, soft_wrap=True, highlight=False, markup=False)
-    console.print("\nThe runs surface (the workflow runs API) — start a conversation, then list conversations:\n", soft_wrap=True)
+    console.print("\nThe workflow runs API: start a conversation, then list conversations:\n", soft_wrap=True)
     console.print(curl_runs, soft_wrap=True, highlight=False, markup=False)
-    console.print("\nA child that crashes is restarted; Ctrl-C stops everything; state survives in the data directory.\n",
-                  soft_wrap=True)
+    console.print("\nA child that crashes is restarted; Ctrl-C stops everything; state survives in the data"
+                  " directory.\n", soft_wrap=True)

@@ -62,7 +62,7 @@ class AllowedAction(BaseModel):
 
 
 class ProblemDetails(BaseModel):
-    """RFC 9457 Problem Details, the wire shape of every error."""
+    """RFC 9457 Problem Details, the shape of every error."""
 
     type: str | None = None
     title: str

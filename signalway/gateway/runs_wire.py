@@ -74,7 +74,7 @@ def wire_of(version: str | None) -> Wire:
             pass
     raise BadRequest(
         f"x-api-version must be an API version, a date YYYYMMDD such as {CLIENT_API_VERSION}, "
-        f"got {version[:40]!r}; leave the header out for seed 001's wire."
+        f"got {version[:40]!r}; leave the header out for the API's original format."
     )
 
 
@@ -134,8 +134,8 @@ class ClientPostUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: StrictInt | str = Field(
-        UPDATE, description="The numeric message type (0 SYSTEM … 14 RESTARTING); a name is taken as seed 001 "
-        "takes it.",
+        UPDATE, description="The numeric message type (0 SYSTEM … 14 RESTARTING); a name is taken as "
+        "the original format takes it.",
     )
     message: str | None = Field(None, description="The message content.")
     details: dict[str, Any] | None = Field(None, description="Type-specific details (an object).")
@@ -165,7 +165,7 @@ class ClientPostUpdate(BaseModel):
 
 
 class CompactMessage(BaseModel):
-    """An update message in the client wire."""
+    """An update message in the Vertesia clients' format."""
 
     t: int = Field(ge=0, le=len(MESSAGE_TYPES) - 1, description="Numeric message type (AgentMessageType).")
     m: str | None = Field(None, description="Message content.")
@@ -225,12 +225,12 @@ class ClientListRuns(ListRuns):
 
 
 class _ClientRun(BaseModel):
-    """What a run is in the client wire, listed or in detail."""
+    """What a run is in the Vertesia clients' format, listed or in detail."""
 
     status: RunStatus
     started_at: str | None = Field(description="RFC 3339 UTC.")
     closed_at: str | None = Field(description="RFC 3339 UTC; null while running.")
-    execution_duration: int | None = _optional("Seconds from start to close, as seed 001 counts them.")
+    execution_duration: int | None = _optional("Seconds from start to close.")
     run_id: str
     workflow_id: str
     type: str
@@ -304,7 +304,7 @@ class ClientPendingActivity(BaseModel):
 
 
 class ClientRunDetails(_ClientRun):
-    """Documents the details answer in the client wire (the gateway builds it as plain JSON)."""
+    """The details answer in the Vertesia clients' format."""
 
     input: Any = _optional()
     result: Any = _optional()
@@ -319,7 +319,7 @@ class ClientRunDetails(_ClientRun):
 
 
 def client_event(entry: dict[str, Any]) -> dict[str, Any]:
-    """A history entry (already carrying its RFC 3339 `event_time`) in the client wire."""
+    """A history entry (with its RFC 3339 `event_time`) in the Vertesia clients' format."""
     signal = entry.pop("signal", None)
     if signal is not None:
         entry["signal"] = {"direction": "receiving", "signalName": signal["name"], "input": signal["input"]}
@@ -352,12 +352,12 @@ def client_pending(activity: dict[str, Any]) -> ClientPendingActivity:
 
 
 class RunListAnyWire(RootModel[RunList | ClientRunList]):
-    """The runs: seed 001's wire, or the client wire when the request carries x-api-version."""
+    """The runs: in the original format, or the Vertesia clients' when the request carries x-api-version."""
 
 
 class RunDetailsAnyWire(RootModel[RunDetails | ClientRunDetails]):
-    """The run: seed 001's wire, or the client wire when the request carries x-api-version."""
+    """The run: in the original format, or the Vertesia clients' when the request carries x-api-version."""
 
 
 class ListRunsAnyWire(RootModel[ListRuns | ClientListRuns]):
-    """The runs list filters: seed 001's, or with x-api-version the clients' (ListWorkflowRunsPayload)."""
+    """The runs list filters: the original ones, or with x-api-version the Vertesia clients' (ListWorkflowRunsPayload)."""

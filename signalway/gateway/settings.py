@@ -150,7 +150,7 @@ class GatewaySettings(CommonSettings):
     runs_default_api_version: str | None = Field(
         None, pattern=r"^[0-9]{8}$",
         description="The API version (`YYYYMMDD`) the runs API answers a request without `x-api-version` in. "
-                    "Unset: seed 001's wire. Set it (e.g. `20260803`) when your clients are the published "
+                    "Unset: the API's original format. Set it (e.g. `20260803`) when your clients are the published "
                     "Vertesia ones: their SSE stream (an EventSource) cannot send the header.",
     )
 

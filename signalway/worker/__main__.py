@@ -10,7 +10,7 @@ import sys
 import httpx
 
 from signalway import tracing
-from signalway._config_errors import load_settings
+from signalway._config_errors import load_settings, warn_unknown_variables
 from signalway.logging_setup import configure as configure_logging
 from signalway.redis_connect import close as close_redis
 from signalway.redis_connect import connect
@@ -56,6 +56,7 @@ def main(settings: WorkerSettings | None = None) -> None:
     settings = settings or load_settings(WorkerSettings)
     tracing.configure_or_exit(SERVICE_NAME)
     configure_logging(settings.log_level, settings.log_format)
+    warn_unknown_variables()
     try:
         asyncio.run(run(settings))
     finally:

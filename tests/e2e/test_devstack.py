@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from signalway.devstack import STATUS_FILE, dev_token
+from signalway.devstack import STATUS_FILE, dev_token, env_lines
 from signalway.localstack import LocalCluster, free_port
 from tests.helpers.http import execute, run_path, wait_run
 from tests.helpers.polling import eventually
@@ -192,11 +193,32 @@ async def test_dev_gives_up_on_a_child_that_keeps_crashing(tmp_path: Path) -> No
     assert [pid for pid in children if pid and _alive(pid)] == []
 
 
+async def test_dev_ends_at_once_on_a_bad_value_and_names_a_misspelt_variable(tmp_path: Path) -> None:
+    # Not valid JSON for a list, and a name no process reads (no S at the end).
+    started = time.monotonic()
+    with signalway_dev(tmp_path, SIGNALWAY_WORKFLOW_TYPES="ApprovalWorkflow",
+                       SIGNALWAY_WEBHOOK_ALLOWED_NETWORK="127.0.0.1/32") as dev:
+        assert dev.process.wait(30) == 2, dev.output
+    assert time.monotonic() - started < 30  # wide margin: it takes about a second
+    errors = [line for line in dev.lines if "error" in line]
+    assert errors == ["configuration error: SIGNALWAY_WORKFLOW_TYPES: not valid JSON (Expecting value)"], dev.output
+    assert ("warning: SIGNALWAY_WEBHOOK_ALLOWED_NETWORK is not a Signalway setting and is ignored; "
+            "did you mean SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS?") in dev.lines
+    assert not (dev.data_dir / STATUS_FILE).exists()  # nothing was started
+    # Only those two lines (and warnings about any other unknown variable of this environment).
+    assert [line for line in dev.lines if not line.startswith("warning: ")] == errors, dev.output
+
+
 async def test_dev_runs_on_an_external_redis_cluster(tmp_path: Path, redis_cluster: LocalCluster) -> None:
     """`signalway dev --redis-url redis+cluster://…` starts no Redis of its own and runs on the cluster."""
     with signalway_dev(tmp_path, flags=("--redis-url", redis_cluster.url)) as dev:
         await gateway_ready(dev, within=45)
         assert "redis" not in dev.status()["services"]
+        # What `eval "$(signalway env)"` gives another shell: this stack's addresses, whatever its ports.
+        exported = dict(shlex.split(line)[1].split("=", 1) for line in env_lines(dev.data_dir).splitlines())
+        assert exported["SIGNALWAY_URL"] == exported["SIGNALWAY_PUBLIC_URL"] == dev.url
+        assert exported["SIGNALWAY_REDIS_URL"] == redis_cluster.url
+        assert exported["SIGNALWAY_TEMPORAL_ADDRESS"] == dev.status()["services"]["temporal"]["address"]
         async with httpx.AsyncClient(base_url=dev.url, headers=dev.headers(), timeout=10) as http:
             wid, rid = await execute(http, "ConversationWorkflow", {})
             assert (await http.post(f"{run_path(wid, rid)}/signal/UserInput", json={"message": "hi"})).status_code == 200
@@ -206,6 +228,13 @@ async def test_dev_runs_on_an_external_redis_cluster(tmp_path: Path, redis_clust
                 return [m["message"] for m in messages] == ["echo: hi"]
 
             await eventually(answered, what=f"the worker's answer, written to the cluster\n{dev.output}")
+
+        # The banner comes once the supervisor has seen every child up (the worker's "polling"
+        # line can come a moment after the answer above): stop only then.
+        async def banner() -> bool:
+            return "Signalway is running" in dev.output
+
+        await eventually(banner, what=f"the banner\n{dev.output}")
         dev.process.send_signal(signal.SIGTERM)
         assert dev.process.wait(30) == 0, dev.output
     assert f"127.0.0.1:{redis_cluster.ports[0]}" in dev.output  # the banner names the cluster it runs on

@@ -303,3 +303,21 @@ async def test_signal_is_accepted_durably_while_no_worker_polls(http: httpx.Asyn
     assert problem["retry_after_seconds"] > 0 and "worker" in problem["detail"]
     for handle in (known, foreign):
         await handle.terminate("test done")
+
+
+async def test_the_started_event_shows_memo_and_search_attributes_decoded_without_bookkeeping(
+        http: httpx.AsyncClient) -> None:
+    wf = await create(http, "ApprovalWorkflow", {"subject": "memo check"})
+    started = (await http.get(f"{DURABLE}/{wf['id']}/events", params={"limit": 1})).json()["data"][0]
+    assert started["event_type"] == "workflow_execution_started"
+    data = started["event_data"]
+    # Signalway's own memo entries (request fingerprint, input copy) are bookkeeping: left out.
+    assert "memo" not in data and "signalway_" not in str(data)
+    attributes = data["search_attributes"]
+    assert attributes["SignalwayVisibility"] == "project" and isinstance(attributes["SignalwayProject"], str)
+    # A memo a user gave (objectIds on the runs API) reads as its value, not a base64 payload.
+    wid, _ = await execute(http, "ApprovalWorkflow", {"subject": "with objects"}, objectIds=["doc-1", "doc-2"])
+    started = (await http.get(f"{DURABLE}/{wid}/events", params={"limit": 1})).json()["data"][0]
+    assert started["event_data"]["memo"] == {"objectIds": ["doc-1", "doc-2"]}
+    for run in (wf["id"], wid):
+        await http.post(f"{DURABLE}/{run}/cancel")

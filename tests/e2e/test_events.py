@@ -198,7 +198,9 @@ async def test_an_early_event_is_held_and_delivered_when_the_wait_registers(http
     held = await http.post(f"{EVENTS}/{key}/send", json={"amount": 7})
     assert held.status_code == 202 and held.json()["status"] == "held" and held.json()["expires_at"]
     assert key in {h["event_key"] for h in (await http.get("/v1/early-events")).json()["data"]}
-    assert_problem(await http.post(f"{EVENTS}/order:not-early:paid/send", json={}), 404, "not_found")
+    not_held = await http.post(f"{EVENTS}/order:not-early:paid/send", json={})
+    assert_problem(not_held, 404, "not_found")
+    assert "SIGNALWAY_EARLY_EVENT_PREFIXES" in not_held.json()["detail"]  # the setting that would have held it
 
     wid, rid = await start_order(http, oid)
 

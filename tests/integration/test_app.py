@@ -134,6 +134,20 @@ async def test_openapi_lists_every_api_route(app: Starlette, http: httpx.AsyncCl
         assert operation["operationId"] == route.operation.operation_id
 
 
+async def test_the_index_card_for_the_web_ui_shows_only_when_set_and_says_what_it_is(
+        stack: Stack, worker: RunningWorker) -> None:
+    ui = "http://127.0.0.1:8233"
+    app = create_app(settings_for(stack, worker.task_queue, temporal_ui_url=ui))
+    async with serve(app) as http:
+        page = (await http.get("/", headers={"Accept": "text/html"})).text
+        assert f'href="{ui}"' in page
+        assert "Temporal Web UI<span>Each run&#x27;s history, inputs and results, in Temporal&#x27;s own UI.</span>" in page
+        assert "is set" not in page  # it is set: the page does not say "when it is set"
+        assert (await http.get("/", headers={"Accept": "application/json"})).json()["links"]["temporal_ui"] == ui
+    async with serve(create_app(settings_for(stack, worker.task_queue))) as http:
+        assert "Temporal Web UI" not in (await http.get("/", headers={"Accept": "text/html"})).text
+
+
 async def test_readyz_is_200_when_temporal_and_redis_answer(http: httpx.AsyncClient) -> None:
     response = await http.get("/readyz")
     assert response.status_code == 200

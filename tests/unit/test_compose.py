@@ -33,7 +33,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 REQUIRED_SERVICES = {
-    "postgresql", "temporal", "temporal-setup", "temporal-ui", "redis", "worker", "gateway",
+    "postgresql", "temporal-schema", "temporal", "temporal-setup", "temporal-ui", "redis", "worker", "gateway",
 }
 SETTINGS_OF: dict[str, type[CommonSettings]] = {
     "worker": WorkerSettings, "gateway": GatewaySettings,
@@ -199,17 +199,22 @@ def test_third_party_images_are_pinned() -> None:
         assert tag and tag != "latest", f"{name}: pin {spec['image']!r} to a version"
 
 
-def test_temporal_images_are_a_1_2x_server_and_matching_admin_tools() -> None:
+def test_temporal_runs_its_server_image_with_admin_tools_of_the_same_version() -> None:
+    # Not temporalio/auto-setup, which Temporal deprecated: the server image, with the schema,
+    # the namespace and the search attributes set up by admin-tools one-shots.
     server = service("temporal")["image"]
-    assert server.split(":")[0] == "temporalio/auto-setup"
+    assert server.split(":")[0] == "temporalio/server"
     server_version = image_tag(server)
-    assert server_version and re.fullmatch(r"1\.2\d\.\d+(\.\d+)?", server_version), server
-    tools = service("temporal-setup")["image"]
-    assert tools.split(":")[0] == "temporalio/admin-tools"
-    tools_tag = image_tag(tools)
-    assert tools_tag and tools_tag.split("-")[0] == server_version, (
-        f"admin-tools {tools_tag!r} should match the server version {server_version!r}"
-    )
+    assert server_version and re.fullmatch(r"1\.\d+\.\d+", server_version), server
+    assert tuple(int(n) for n in server_version.split(".")) >= (1, 31, 0), server
+    for one_shot in ("temporal-schema", "temporal-setup"):
+        tools = service(one_shot)["image"]
+        assert tools.split(":")[0] == "temporalio/admin-tools"
+        tools_tag = image_tag(tools)
+        assert tools_tag and tools_tag.split("-")[0] == server_version, (
+            f"{one_shot}: admin-tools {tools_tag!r} should match the server version {server_version!r}"
+        )
+    assert "auto-setup" not in COMPOSE_FILE.read_text().replace("temporalio/auto-setup, which", "")
     assert service("temporal-ui")["image"].split(":")[0] == "temporalio/ui"
 
 
@@ -272,8 +277,10 @@ def test_dependencies_have_no_cycles() -> None:
         visit(name, ())
 
 
-def test_temporal_waits_for_healthy_postgresql() -> None:
+def test_temporal_waits_for_healthy_postgresql_and_its_schema() -> None:
+    assert depends_on("temporal-schema").get("postgresql") == "service_healthy"
     assert depends_on("temporal").get("postgresql") == "service_healthy"
+    assert depends_on("temporal").get("temporal-schema") == "service_completed_successfully"
     env = environment("temporal")
     assert env.get("DB") == "postgres12"
     assert env.get("POSTGRES_SEEDS") == "postgresql"
@@ -303,13 +310,13 @@ def test_postgresql_healthcheck_uses_pg_isready() -> None:
     assert check and "pg_isready" in check
 
 
-def test_temporal_healthcheck_asks_the_frontend_by_service_address() -> None:
-    # The server binds on the container's address, not 127.0.0.1, and `docker exec` does not
-    # see the entrypoint's TEMPORAL_CLI_ADDRESS: the check must name the address itself.
+def test_temporal_healthcheck_probes_the_frontend_port() -> None:
+    # The server image has no `temporal` CLI: the check is that the frontend accepts
+    # connections (temporal-setup then waits for the cluster to answer healthy).
     check = healthcheck_command("temporal")
-    assert check and ("operator cluster health" in check or "tctl" in check)
-    address = re.search(r"--address[ =](\S+)", check)
-    assert address and address.group(1) == f"temporal:{TEMPORAL_FRONTEND_PORT}", check
+    assert check and check.split()[:2] == ["nc", "-z"], check
+    assert check.split()[-1] == str(TEMPORAL_FRONTEND_PORT), check
+    assert environment("temporal").get("BIND_ON_IP") == "0.0.0.0"  # reachable from the other containers
 
 
 def test_redis_healthcheck_pings() -> None:
@@ -504,8 +511,8 @@ def test_dynamic_config_is_mounted_where_temporal_reads_it() -> None:
 # --- search attributes ---------------------------------------------------------------------
 
 
-def setup_script() -> str:
-    spec = service("temporal-setup")
+def setup_script(name: str = "temporal-setup") -> str:
+    spec = service(name)
     entrypoint = spec.get("entrypoint")
     assert isinstance(entrypoint, list) and entrypoint[-1] == "-c", "run the setup as `sh -c`"
     command = spec["command"]
@@ -539,11 +546,12 @@ def test_temporal_setup_reads_the_mounted_search_attributes_file() -> None:
     assert "temporal operator search-attribute create" in script
 
 
-def test_temporal_setup_script_escapes_dollars_from_compose() -> None:
+@pytest.mark.parametrize("name", ["temporal-setup", "temporal-schema"])
+def test_setup_scripts_escape_dollars_from_compose(name: str) -> None:
     # Compose interpolates `$VAR` and `${VAR}` from the host; the script's own variables must be
     # written `$$VAR`, or they silently become empty strings.
-    stray = setup_script().replace("$$", "")
-    assert "$" not in stray, "unescaped `$` in the temporal-setup script"
+    stray = setup_script(name).replace("$$", "")
+    assert "$" not in stray, f"unescaped `$` in the {name} script"
 
 
 def test_temporal_setup_namespace_matches_signalway_namespace() -> None:
@@ -561,7 +569,11 @@ import json, os, sys
 args = sys.argv[1:]
 with open(os.environ["FAKE_TEMPORAL_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
-if args[:3] == ["operator", "search-attribute", "list"]:
+if args[:3] == ["operator", "cluster", "health"]:
+    sys.exit(0)
+if args[:3] == ["operator", "namespace", "describe"]:
+    sys.exit(0 if os.environ.get("FAKE_NAMESPACE") == "exists" else 1)
+if args[:3] == ["operator", "namespace", "create"]:
     sys.exit(0)
 if args[:3] == ["operator", "search-attribute", "create"]:
     name = args[args.index("--name") + 1]
@@ -582,7 +594,7 @@ sys.exit(3)
 def run_setup(tmp_path: Path, **fake: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
     """Run the temporal-setup script with /bin/sh against a fake `temporal` CLI."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(parents=True)
     cli = bin_dir / "temporal"
     cli.write_text(FAKE_TEMPORAL.format(python=sys.executable))
     cli.chmod(cli.stat().st_mode | stat.S_IXUSR)
@@ -618,6 +630,17 @@ def test_temporal_setup_registers_every_search_attribute(tmp_path: Path) -> None
             assert call[call.index("--namespace") + 1] == "default"
 
 
+def test_temporal_setup_creates_the_namespace_only_when_it_is_missing(tmp_path: Path) -> None:
+    result, calls = run_setup(tmp_path)
+    assert result.returncode == 0, result.stderr
+    creates = [call for call in calls if call[:3] == ["operator", "namespace", "create"]]
+    assert len(creates) == 1 and creates[0][creates[0].index("--namespace") + 1] == "default"
+    assert calls.index(creates[0]) < min(i for i, c in enumerate(calls) if c[:2] == ["operator", "search-attribute"])
+    again, calls = run_setup(tmp_path / "again", namespace="exists")
+    assert again.returncode == 0, again.stderr
+    assert not [call for call in calls if call[:3] == ["operator", "namespace", "create"]]
+
+
 def test_temporal_setup_tolerates_already_registered_attributes(tmp_path: Path) -> None:
     result, calls = run_setup(tmp_path, existing="SignalwayProject,SignalwayApi")
     assert result.returncode == 0, result.stderr
@@ -635,6 +658,75 @@ def test_temporal_setup_fails_on_other_errors(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "connection refused" in result.stderr
     assert "SignalwayInteraction" not in created(calls), "it must stop at the first failure"
+
+
+FAKE_SQL_TOOL = """\
+#!{python}
+import json, os, sys
+
+args = sys.argv[1:]
+with open(os.environ["FAKE_SQL_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+db = args[args.index("--db") + 1]
+if args[-1] == "create" and db in os.environ.get("FAKE_EXISTING", "").split(","):
+    print(f"Error: pq: database \\"{{db}}\\" already exists")
+    sys.exit(1)
+if os.environ.get("FAKE_BROKEN") == args[-1] or (len(args) > 2 and os.environ.get("FAKE_BROKEN") == args[-3]):
+    print("Error: password authentication failed")
+    sys.exit(1)
+sys.exit(0)
+"""
+
+
+def run_schema_setup(tmp_path: Path, **fake: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run the temporal-schema script with /bin/sh against a fake `temporal-sql-tool`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    tool = bin_dir / "temporal-sql-tool"
+    tool.write_text(FAKE_SQL_TOOL.format(python=sys.executable))
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "sql.jsonl"
+    log.touch()
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}", "FAKE_SQL_LOG": str(log),
+           "SQL_PASSWORD": "pw", **{f"FAKE_{key.upper()}": value for key, value in fake.items()}}
+    result = subprocess.run(["/bin/sh", "-c", setup_script("temporal-schema").replace("$$", "$")], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    return result, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _steps(calls: list[list[str]]) -> list[tuple[str, str, str]]:
+    """(database, step, its argument) for each call of the sql tool."""
+    found = []
+    for call in calls:
+        assert call[call.index("--plugin") + 1] == "postgres12" and call[call.index("--ep") + 1] == "postgresql"
+        db = call[call.index("--db") + 1]
+        rest = call[call.index("--db") + 2:]
+        found.append((db, rest[0], rest[-1] if len(rest) > 1 else ""))
+    return found
+
+
+def test_temporal_schema_creates_and_updates_both_databases(tmp_path: Path) -> None:
+    result, calls = run_schema_setup(tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = "/etc/temporal/schema/postgresql/v12"
+    assert _steps(calls) == [
+        ("temporal", "create", ""), ("temporal", "setup-schema", "0.0"),
+        ("temporal", "update-schema", f"{root}/temporal/versioned"),
+        ("temporal_visibility", "create", ""), ("temporal_visibility", "setup-schema", "0.0"),
+        ("temporal_visibility", "update-schema", f"{root}/visibility/versioned"),
+    ]
+    # The server reads the same databases with the same user and password.
+    assert environment("temporal").get("POSTGRES_USER") == "temporal"
+    assert environment("temporal-schema").get("SQL_PASSWORD") == environment("temporal").get("POSTGRES_PWD")
+
+
+def test_temporal_schema_goes_on_over_existing_databases_and_stops_on_other_errors(tmp_path: Path) -> None:
+    result, calls = run_schema_setup(tmp_path / "a", existing="temporal,temporal_visibility")
+    assert result.returncode == 0, result.stderr
+    assert len(_steps(calls)) == 6
+    failed, calls = run_schema_setup(tmp_path / "b", broken="create")
+    assert failed.returncode != 0 and "password authentication failed" in failed.stderr
+    assert _steps(calls) == [("temporal", "create", "")]
 
 
 # --- Dockerfile and .dockerignore ----------------------------------------------------------

@@ -6,12 +6,15 @@ without waiting for it.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from signalway.devstack import CrashLoop, Service, Supervisor, _without_password
+from signalway import devstack
+from signalway.devstack import ConfigurationError, CrashLoop, Service, Supervisor, _without_password
 from signalway.localstack import ManagedProcess
 
 
@@ -100,3 +103,48 @@ def test_an_external_redis_password_stays_out_of_the_banner() -> None:
     assert _without_password("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
     assert _without_password("redis+sentinel://u:pw@a:1,b:2/m") == "redis+sentinel://u:***@a:1,b:2/m"
     assert _without_password("redis://127.0.0.1:6390/0") == "redis://127.0.0.1:6390/0"
+
+
+def test_a_child_with_a_configuration_error_is_not_restarted(tmp_path: Path) -> None:
+    # Exit code 2 is a bad setting: the supervisor stops at once with the child's own line.
+    said = "configuration error: SIGNALWAY_MAX_BODY_BYTES: Input should be a valid integer"
+    child = _service(tmp_path, "gateway", ["sh", "-c", f"echo older noise; echo '{said}'; exit 2"])
+    supervisor = Supervisor([child], status_path=tmp_path / "status.json")
+    supervisor.step(1000.0)
+    _exit_now(child)
+    with pytest.raises(ConfigurationError) as raised:
+        supervisor.step(1000.1)
+    assert str(raised.value) == said
+    assert child.restarts == 0
+
+
+def _banner_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allowed: str) -> str:
+    out = io.StringIO()
+    monkeypatch.setattr(devstack, "console", Console(file=out, width=300, color_system=None))
+    devstack._banner("http://127.0.0.1:8000", 8233, 7233, "redis://127.0.0.1:6390/0", "eyJ." + "t" * 200,
+                     "sk_dev_" + "k" * 16, Path(".signalway"), "whsec_" + "s" * 44, allowed)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("allowed", ["", "127.0.0.1/32", "10.0.0.0/8,::1/128"])
+def test_the_banner_fits_100_columns_and_tells_where_webhooks_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allowed: str,
+) -> None:
+    text = _banner_text(tmp_path, monkeypatch, allowed)
+    token_line = "eyJ." + "t" * 200  # printed alone, to be copied whole
+    assert [line for line in text.splitlines() if len(line) > 100 and line != token_line] == []
+    if not allowed:
+        assert "public addresses only; for a receiver on this machine:" in text
+        assert "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 make dev" in text
+    else:
+        assert "public addresses only" not in text
+        assert f"public addresses and {allowed.replace(',', ', ')}" in text
+        assert "receivers on this machine included" in text
+
+
+def test_the_banner_says_when_the_allowed_networks_leave_this_machine_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = _banner_text(tmp_path, monkeypatch, "10.0.0.0/8")
+    assert "public addresses and 10.0.0.0/8" in text
+    assert "not to this machine: add 127.0.0.1/32 for a receiver here" in text

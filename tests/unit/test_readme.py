@@ -15,7 +15,8 @@ DOCS = ROOT / "docs"
 CONFIGURATION = (DOCS / "configuration.md").read_text()
 SETTINGS = {f"SIGNALWAY_{n.upper()}" for cls in (GatewaySettings, WorkerSettings) for n in cls.model_fields}
 # Read by the local stack and the tests, not by a settings class (documented below the table).
-LOCAL_STACK = {"SIGNALWAY_TEMPORAL_BIN", "SIGNALWAY_REDIS_SERVER_BIN", "SIGNALWAY_DATA_DIR", "SIGNALWAY_CHROMIUM_BIN"}
+LOCAL_STACK = {"SIGNALWAY_TEMPORAL_BIN", "SIGNALWAY_REDIS_SERVER_BIN", "SIGNALWAY_DATA_DIR", "SIGNALWAY_CHROMIUM_BIN",
+               "SIGNALWAY_URL"}  # the last: exported by `signalway env` for curl lines
 
 
 def _markdown() -> list[Path]:
@@ -29,7 +30,9 @@ def test_every_setting_is_in_the_configuration_table() -> None:
 
 def test_every_setting_the_docs_name_exists() -> None:
     named = {name for path in _markdown() for name in re.findall(r"\bSIGNALWAY_[A-Z][A-Z_]*[A-Z]\b", path.read_text())}
-    assert named - SETTINGS - LOCAL_STACK == set()
+    # docs/operations.md shows what a misspelt name is told at start.
+    misspelling = {"SIGNALWAY_WEBHOOK_ALLOWED_NETWORK"}
+    assert named - SETTINGS - LOCAL_STACK - misspelling == set()
 
 
 def test_every_bench_script_is_listed_in_performance() -> None:

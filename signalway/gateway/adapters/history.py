@@ -21,6 +21,9 @@ Decoder = Callable[[Payloads], Awaitable[Any]]
 _PAYLOAD_FIELDS = ("input", "result", "details", "heartbeat_details", "last_completion_result")
 # Attributes that are Temporal plumbing, not something an API user reads.
 _DROPPED_FIELDS = ("header", "worker_version", "sdk_metadata", "worker_deployment_version")
+# Memo entries Signalway keeps for itself (the start request's fingerprint, a copy of the
+# input for lists): bookkeeping, left out of what a user reads.
+_INTERNAL_MEMO_PREFIX = "signalway_"
 
 
 def durable_event_type(event: HistoryEvent) -> str:
@@ -68,7 +71,25 @@ async def event_data(event: HistoryEvent, decode: Decoder) -> dict[str, Any]:
             data[name] = await decode(value) if isinstance(value, Payloads) else data[name]
     if "failure" in data:
         data["failure"] = failure_summary(attrs.failure)  # type: ignore[attr-defined]
+    await _decode_maps(attrs, data, decode)
     return data
+
+
+async def _decode_maps(attrs: Message, data: dict[str, Any], decode: Decoder) -> None:
+    """The memo and the search attributes as `{name: value}` rather than base64 payloads;
+    Signalway's own memo entries left out (and the memo with them when nothing else is in it)."""
+    if "memo" in data:
+        fields = attrs.memo.fields  # type: ignore[attr-defined]
+        memo = {name: await decode(Payloads(payloads=[payload])) for name, payload in sorted(fields.items())
+                if not name.startswith(_INTERNAL_MEMO_PREFIX)}
+        if memo:
+            data["memo"] = memo
+        else:
+            del data["memo"]
+    if "search_attributes" in data:
+        fields = attrs.search_attributes.indexed_fields  # type: ignore[attr-defined]
+        data["search_attributes"] = {name: await decode(Payloads(payloads=[payload]))
+                                     for name, payload in sorted(fields.items())}
 
 
 ListDecoder = Callable[[Payloads], Awaitable[list[Any]]]

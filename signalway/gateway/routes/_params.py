@@ -40,7 +40,7 @@ PREFER = Param("Prefer", "header", {"type": "string"},
 API_VERSION = Param(
     "x-api-version", "header", {"type": "string", "pattern": "^[0-9]{8}$"},
     f"An API version date `YYYYMMDD` (the published Vertesia clients send `{CLIENT_API_VERSION}`): the "
-    "answer is in the wire those clients parse. Without it, seed 001's wire. Malformed: 400.",
+    "answer is in the format those clients parse. Without it, the API's original format. Malformed: 400.",
 )
 
 

@@ -181,8 +181,12 @@ async def index(request: Request) -> Response:
     names = {"docs": "API reference", "openapi": "OpenAPI document", "health": "Health",
              "ready": "Readiness", "metrics": "Metrics", "temporal_ui": "Temporal Web UI"}
     fields = IndexLinks.model_fields
+    # The page shows a card only for a link it has: the field's "when … is set" is for readers
+    # of the JSON, not of a card that is there because it is set.
+    blurbs = {key: fields[key].description or "" for key in names}
+    blurbs["temporal_ui"] = "Each run's history, inputs and results, in Temporal's own UI."
     links = "\n".join(
-        f'<li><a href="{escape(url)}">{escape(names[key])}<span>{escape(fields[key].description or "")}</span></a></li>'
+        f'<li><a href="{escape(url)}">{escape(names[key])}<span>{escape(blurbs[key])}</span></a></li>'
         for key, url in found.links.model_dump().items() if url
     )
     html = _INDEX_PAGE.substitute(version=escape(found.version), links=links)

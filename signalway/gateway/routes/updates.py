@@ -65,11 +65,11 @@ class UpdateMessages(BaseModel):
 
 
 class PostUpdateAnyWire(RootModel[PostUpdate | ClientPostUpdate]):
-    """A progress update: seed 001's, or with x-api-version the clients' (numeric `type`)."""
+    """A progress update: in the original format, or with x-api-version the Vertesia clients' (numeric `type`)."""
 
 
 class UpdateMessagesAnyWire(RootModel[UpdateMessages | CompactMessages]):
-    """The run's updates: seed 001's wire, or the client wire (compact messages) with x-api-version."""
+    """The run's updates: in the original format, or with x-api-version the Vertesia clients' (compact messages)."""
 
 
 def _since(request: Request) -> int:

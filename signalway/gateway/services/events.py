@@ -42,6 +42,15 @@ def missing(key: str) -> NotFound:
     return NotFound(f"No event trigger has the key {key!r} in this project.")
 
 
+def not_held(key: str) -> NotFound:
+    """An event sent before its wait exists, for a key no early-event prefix covers."""
+    return NotFound(
+        f"No event trigger has the key {key!r} in this project, so the event was not delivered. An event "
+        "sent before its wait exists is held only when its key starts with a prefix listed in the gateway's "
+        "SIGNALWAY_EARLY_EVENT_PREFIXES setting."
+    )
+
+
 async def visible(svc: Services, who: Principal, trigger: Trigger | None) -> Trigger | None:
     if trigger is None or not await access.owns(svc, who, trigger.workflow_id, trigger.workflow_run_id):
         return None
@@ -157,7 +166,7 @@ async def send(svc: Services, who: Principal, key: str, payload: Any, *,
         if trigger is not None:
             return {"status": 200, "body": trigger.as_api()}
         if not _early_allowed(svc, key):
-            raise missing(key)
+            raise not_held(key)
         expires = await svc.triggers.hold(who.project, key, text, ttl_seconds=svc.settings.early_event_ttl_seconds)
         svc.telemetry.early_event_held()
         return {"status": 202, "body": {"event_key": key, "status": "held", "payload": payload,
