@@ -1,20 +1,18 @@
 """A team's own workflows behind the gateway, as another SDK writes them: catalog entries on
 their own task queue, input and signal payloads checked against the catalog's schemas, handler
-metadata answered as `json/plain` (by a real TypeScript-SDK worker, and by a Python worker whose
-converter writes what that SDK writes), payloads in an encoding the gateway cannot decode, and a
-run with a cancelled activity read with its history."""
+metadata answered as `json/plain` (by a Python worker whose converter writes what the TypeScript
+SDK writes; a real TypeScript-SDK worker is tests/e2e/test_typescript_example.py), payloads in an
+encoding the gateway cannot decode, and a run with a cancelled activity read with its history."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,17 +35,14 @@ from temporalio.exceptions import ActivityError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from signalway import search_attributes as sa
-from signalway.localstack import ManagedProcess, free_port
+from signalway.localstack import free_port
 from tests.helpers.gateway import Gateway, launch_gateway
 from tests.helpers.http import DURABLE, WORKFLOWS, assert_problem, run_path
-from tests.helpers.polling import eventually, until
+from tests.helpers.polling import eventually
 from tests.helpers.stack import Stack
 
 TASK_QUEUE = f"team-{uuid.uuid4().hex[:8]}"
-TS_QUEUE = f"ts-{uuid.uuid4().hex[:8]}"
 OLD_SDK_QUEUE = f"old-sdk-{uuid.uuid4().hex[:8]}"
-# The TypeScript worker: the official SDK from npm, pinned by its lock file.
-TS_WORKER = Path(__file__).resolve().parents[1] / "clients" / "ts-worker"
 
 
 class PlainJson(EncodingPayloadConverter):
@@ -153,12 +148,6 @@ CATALOG = {
     },
     "CancelsItsActivity": {"task_queue": TASK_QUEUE},
     "OldSdkWorkflow": {"task_queue": OLD_SDK_QUEUE},
-    "TsOrderWorkflow": {
-        "task_queue": TS_QUEUE,
-        "input_schema": {"type": "object", "required": ["order_id"], "properties": {"order_id": {"type": "string"}}},
-        "signals": {"approve": {"type": "object", "required": ["by"], "properties": {"by": {"type": "string"}}}},
-        "queries": ["status"],
-    },
 }
 
 
@@ -312,55 +301,6 @@ async def test_runs_started_without_signalways_attributes_belong_to_the_operator
     # Off (the default): nobody is served such a run.
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as api:
         assert_problem(await api.get(path, headers=gateway.headers(project="outside")), 404, "workflow_not_found")
-
-
-@pytest.fixture(scope="module")
-def ts_worker(stack: Stack) -> Iterator[ManagedProcess]:
-    installed = TS_WORKER / "node_modules" / ".package-lock.json"
-    lock = TS_WORKER / "package-lock.json"
-    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=TS_WORKER, check=True,
-                       timeout=600, capture_output=True)
-    process = ManagedProcess("ts-worker", ["node", "worker.js"], cwd=TS_WORKER, log_path=stack.data_dir / "ts-worker.log",
-                             env={"TEMPORAL_ADDRESS": stack.temporal_address, "TASK_QUEUE": TS_QUEUE})
-    try:
-        def ready() -> bool | None:
-            assert process.running(), process.tail()
-            return True if "worker ready" in process.tail() else None
-
-        until(ready, within=120, what="the TypeScript worker to bundle its workflows and poll")
-        yield process
-    finally:
-        process.stop()
-
-
-async def test_a_typescript_workers_run_is_signalled_queried_and_read(
-        api: httpx.AsyncClient, team: Team, ts_worker: ManagedProcess) -> None:
-    response = await api.post(f"{WORKFLOWS}/execute/TsOrderWorkflow", json={"vars": {"order_id": "ts-1"}})
-    assert response.status_code == 200, response.text
-    [started] = response.json()
-    wid, rid = started["workflow_id"], started["run_id"]
-    # The TypeScript SDK answers the metadata query as json/plain.
-    raw = await team.client.get_workflow_handle(wid).query("__temporal_workflow_metadata", result_type=RawValue)
-    assert raw.payload.metadata["encoding"] == b"json/plain"
-
-    waits = await api.get(f"{run_path(wid, rid)}/waits")
-    assert waits.status_code == 200 and waits.json()["signals"] == ["approve"], waits.text
-    misspelt = assert_problem(await api.post(f"{run_path(wid, rid)}/signal/aprove", json={"by": "me"}),
-                              422, "unknown_signal")
-    assert "approve" in misspelt["detail"]
-    assert_problem(await api.get(f"{run_path(wid, rid)}/query/stat"), 422, "unknown_query")
-    assert (await api.get(f"{run_path(wid, rid)}/query/status")).json() == "waiting"
-    durable = await api.post(f"{DURABLE}/{wid}/signal", json={"signal_type": "approve", "payload": {"by": "ts"}})
-    assert durable.status_code == 202, durable.text
-
-    async def completed() -> dict[str, Any] | None:
-        run: dict[str, Any] = (await api.get(run_path(wid, rid))).json()
-        return run if run["status"] == "COMPLETED" else None
-
-    run = await eventually(completed, what="the TypeScript run to complete")
-    assert run["result"] == {"order_id": "ts-1", "approved_by": "ts"}
-    assert (await api.get(f"{DURABLE}/{wid}")).json()["status"] == "completed"
 
 
 async def test_a_run_whose_sdk_does_not_describe_its_handlers_is_served_unchecked(
