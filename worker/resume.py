@@ -16,10 +16,7 @@ from temporalio.exceptions import ApplicationError
 from signalway import tracing
 from signalway.redis_connect import RedisClient
 from signalway.resume import ResumeStore, resume_url, token_for
-from signalway.times import rfc3339_ms
-from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
-from worker.metrics import WorkerMetrics
-from workflows.webhook_wait import (
+from signalway.steps.contract import (
     DELIVER_WEBHOOK_ACTIVITY,
     EXTEND_RESUME_STEP_ACTIVITY,
     OPEN_RESUME_STEP_ACTIVITY,
@@ -28,6 +25,9 @@ from workflows.webhook_wait import (
     OpenResumeStepInput,
     ResumeStepOpened,
 )
+from signalway.times import rfc3339_ms
+from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
+from worker.metrics import WorkerMetrics
 
 # The outcome label of `signalway_webhook_deliveries_total` for each failure type raised below.
 # (A redirect is `rejected`: it is an answer, and it is not followed.)

@@ -28,9 +28,9 @@ from gateway.errors import (
 )
 from gateway.services import access
 from gateway.services.idempotency import acting_once, fingerprint
+from signalway.steps.contract import TRIGGER_SIGNAL, TriggerMessage
 from signalway.times import ms_to_rfc3339, us_to_rfc3339_ms
 from signalway.triggers import Trigger, invalid_event_key, iso_us, now_us
-from workflows.event_wait import TRIGGER_SIGNAL, TriggerMessage
 
 _LIST_SCAN_LIMIT = 20_000
 _PREFIX_CONCURRENCY = 64

@@ -31,8 +31,8 @@ from gateway.errors import (
 from gateway.services import access
 from gateway.services.idempotency import fingerprint
 from signalway.resume import ResumeStep, token_hash
+from signalway.steps.contract import RESUME_SIGNAL, ResumeAudit, ResumeSignal
 from signalway.times import ms_to_rfc3339
-from workflows.webhook_wait import RESUME_SIGNAL, ResumeAudit, ResumeSignal
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _RATE_KEY = "signalway:ratelimit:resume:{ip}:{window}"

@@ -33,18 +33,17 @@ from temporalio.worker import Worker
 from signalway import search_attributes as sa
 from signalway.localstack import free_port, start_redis, start_temporal
 from signalway.settings import CommonSettings
+from signalway.steps.contract import RESUME_SIGNAL, TRIGGER_SIGNAL, ResumeSignal, TriggerMessage
 from signalway.temporal import connect
+from signalway.workflow import EventReceived
 from tests.helpers.gateway import WEBHOOK_SECRET
 from tests.histories.steps_workflow import StepsInput, StepsWorkflow
 from worker.build import WorkerDeps, build_worker
 from worker.settings import WorkerSettings
-from workflows._common import EventReceived
 from workflows.approval import ApprovalInput, ApprovalWorkflow, ApproveInput, ExtendDeadlineInput
 from workflows.content_ingestion import IngestionInput, StandardContentIngestion
 from workflows.conversation import ConversationInput, ConversationWorkflow, UserInput
-from workflows.event_wait import TRIGGER_SIGNAL, TriggerMessage
 from workflows.order_fulfillment import OrderFulfillmentWorkflow, OrderInput
-from workflows.webhook_wait import RESUME_SIGNAL, ResumeSignal
 
 HERE = Path(__file__).resolve().parent
 TASK_QUEUE = "histories"

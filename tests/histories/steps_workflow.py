@@ -10,9 +10,13 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows._common import publish_update
-    from workflows.event_wait import EventTimedOut, wait_for_event
-    from workflows.webhook_wait import ResumeTimedOut, webhook_and_wait
+    from signalway.workflow import (
+        EventTimedOut,
+        ResumeTimedOut,
+        publish_update,
+        wait_for_event,
+        webhook_and_wait,
+    )
 
 
 class StepsInput(BaseModel):

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
 from signalway.resume import ResumeStep, ResumeStore
+from signalway.steps.contract import RESUME_SIGNAL, ResumeSignal
 from tests.helpers.polling import eventually
 from tests.helpers.worker import RunningWorker
 from workflows.approval import (
@@ -21,7 +22,6 @@ from workflows.approval import (
     ApproveInput,
     ExtendDeadlineInput,
 )
-from workflows.webhook_wait import RESUME_SIGNAL, ResumeSignal
 
 # Nothing listens there: deliveries fail and retry in the background, the step waits all the same.
 UNANSWERED_HOOK = "http://127.0.0.1:9/hook"

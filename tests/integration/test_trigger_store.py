@@ -24,14 +24,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from signalway import triggers as triggers_module
+from signalway.steps.contract import RegisterTriggerInput, SettleTriggerInput
 from signalway.triggers import LAYOUT_KEY, TriggerStore, bucket_of, now_us, prefix
+from signalway.workflow import InvalidEventKey, wait_for_event
 from worker.triggers import TriggerActivities
-from workflows.event_wait import (
-    InvalidEventKey,
-    RegisterTriggerInput,
-    SettleTriggerInput,
-    wait_for_event,
-)
 
 HOUR_US = 3600 * 1_000_000
 

@@ -29,13 +29,13 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowHandle
 
 from signalway.localstack import free_port
+from signalway.steps.contract import DELIVER_WEBHOOK_ACTIVITY
 from tests.helpers.polling import eventually
 from tests.helpers.stack import Stack
 from tests.helpers.worker import RunningWorker
 from worker.build import WorkerDeps, build_worker
 from worker.settings import WorkerSettings
 from workflows.approval import ApprovalInput, ApprovalWorkflow, ApproveInput
-from workflows.webhook_wait import DELIVER_WEBHOOK_ACTIVITY
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 LEAK = "internal-banner-7f3a"  # what a probed service answers; must never reach the run's failure

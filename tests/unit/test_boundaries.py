@@ -3,9 +3,10 @@
     top        signalway (its lazy re-export of the client), signalway.{cli,devstack,
                localstack,client,__main__}, gateway.__main__,
                worker.__main__: entry points; nothing imports them
-    processes  gateway (HTTP) and worker (Temporal worker): never each other
-    workflows  deterministic code; no I/O library, no gateway, no worker
-    bottom     the rest of signalway: settings, Redis formats, attribute names
+    processes  gateway (HTTP) and worker (Temporal worker, with signalway.plugin, the worker
+               side of the steps a team's worker loads): never each other
+    workflows  the examples: deterministic code; of Signalway only `signalway.workflow`
+    bottom     the rest of signalway: settings, Redis formats, attribute names, the steps
 
 Inside the gateway: routes → services → adapters, and only adapters import the backends'
 libraries (`temporalio`, `redis`); app.py and deps.py compose them.
@@ -58,6 +59,8 @@ MODULES = {_module(p): p for package in PACKAGES for p in (ROOT / package).rglob
 def _layer(module: str) -> str:
     if module in TOP:
         return "top"
+    if module == "signalway.plugin":
+        return "worker"
     return {"signalway": "bottom", "workflows": "workflows", "gateway": "gateway", "worker": "worker"}[
         module.split(".")[0]]
 
@@ -129,6 +132,24 @@ def test_no_import_cycles() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("workflows.") and m != "workflows.registry"))
+def test_examples_use_only_the_public_workflow_api(module: str) -> None:
+    """The examples are written as a team's workflows are: of Signalway, `signalway.workflow`."""
+    signalway = {n for n in _imports(MODULES[module], top_level_only=False) if n.split(".")[0] == "signalway"}
+    assert signalway <= {"signalway.workflow"}, f"{module} imports {sorted(signalway)}"
+    private = {n for n in _imports(MODULES[module], top_level_only=False) if n != "__future__" and any(p.startswith("_") for p in n.split("."))}
+    assert not private, f"{module} imports {sorted(private)}"
+
+
+def test_importing_the_workflow_api_pulls_in_no_io_library() -> None:
+    code = ("import sys, signalway.workflow\n"
+            "loaded = sorted(m for m in ('httpx', 'redis', 'starlette', 'uvicorn', 'gateway', 'worker')"
+            " if m in sys.modules)\n"
+            "print(','.join(loaded))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == ""
 
 
 def test_importing_workflows_pulls_in_no_io_library() -> None:

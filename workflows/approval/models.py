@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from workflows._common import Payload
+from workflows.payload import Payload
 
 
 class ApprovalInput(Payload):

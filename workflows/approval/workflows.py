@@ -10,6 +10,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from signalway.workflow import (
+        ResumeRevoked,
+        ResumeTimedOut,
+        extend_step,
+        step_deadline,
+        webhook_and_wait,
+    )
     from workflows.approval.models import (
         ApprovalInput,
         ApprovalResult,
@@ -17,13 +24,6 @@ with workflow.unsafe.imports_passed_through():
         ApproveInput,
         ExtendDeadlineInput,
         RejectInput,
-    )
-    from workflows.webhook_wait import (
-        ResumeRevoked,
-        ResumeTimedOut,
-        extend_step,
-        step_deadline,
-        webhook_and_wait,
     )
 
 # A `user_response` that approves; anything else rejects, with the response as the reason.

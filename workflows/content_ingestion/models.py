@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from workflows._common import Payload
+from workflows.payload import Payload
 
 PROCESS_DOCUMENT_ACTIVITY = "processDocument"
 

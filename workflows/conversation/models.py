@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from workflows._common import Payload
+from workflows.payload import Payload
 
 
 class ConversationInput(Payload):

@@ -7,7 +7,7 @@ from collections import deque
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows._common import publish_update
+    from signalway.workflow import publish_update
     from workflows.conversation.models import ConversationInput, ConversationResult, UserInput
 
 

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from workflows._common import Payload
+from workflows.payload import Payload
 
 
 class OrderInput(Payload):

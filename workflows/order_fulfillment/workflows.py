@@ -13,8 +13,13 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows._common import EventReceived
-    from workflows.event_wait import EventCanceled, EventTimedOut, deliver_event, wait_for_event
+    from signalway.workflow import (
+        EventCanceled,
+        EventReceived,
+        EventTimedOut,
+        deliver_event,
+        wait_for_event,
+    )
     from workflows.order_fulfillment.models import OrderInput, OrderResult
 
 
