@@ -32,13 +32,14 @@ from temporalio.worker import Worker
 
 from signalway import search_attributes as sa
 from signalway.localstack import free_port, start_redis, start_temporal
+from signalway.plugin import SignalwayPlugin
 from signalway.settings import CommonSettings
 from signalway.steps.contract import RESUME_SIGNAL, TRIGGER_SIGNAL, ResumeSignal, TriggerMessage
 from signalway.temporal import connect
 from signalway.workflow import EventReceived
 from tests.helpers.gateway import WEBHOOK_SECRET
 from tests.histories.steps_workflow import StepsInput, StepsWorkflow
-from worker.build import WorkerDeps, build_worker
+from worker.examples import examples_plugin
 from worker.settings import WorkerSettings
 from workflows.approval import ApprovalInput, ApprovalWorkflow, ApproveInput, ExtendDeadlineInput
 from workflows.content_ingestion import IngestionInput, StandardContentIngestion
@@ -190,6 +191,12 @@ async def order_without_search_attributes(r: Recorder, name: str) -> WorkflowHan
     return handle
 
 
+async def order_without_search_attributes_refused(r: Recorder, name: str) -> WorkflowHandle[Any, Any]:
+    """The same run since a trigger's project is the run's: `RunWithoutProject` (workflow.patched)."""
+    return await r.start(OrderFulfillmentWorkflow.run, OrderInput(order_id="o6", timeout_secs=600), name,
+                         attributes=False)
+
+
 async def order_timed_out(r: Recorder, name: str) -> WorkflowHandle[Any, Any]:
     return await r.start(OrderFulfillmentWorkflow.run, OrderInput(order_id="o3", timeout_secs=2), name)
 
@@ -213,7 +220,7 @@ SCENARIOS: dict[str, Callable[[Recorder, str], Awaitable[WorkflowHandle[Any, Any
         steps_resumed_and_event_sent, steps_timed_out, approval_webhook_resumed,
         approval_webhook_extended_then_revoked, approval_webhook_timed_out, approval_signal_while_delivery_retries,
         approval_signal_with_deadline, conversation, content_ingestion, order_fulfilled,
-        order_without_search_attributes, order_timed_out, order_trigger_canceled, order_workflow_cancelled,
+        order_without_search_attributes, order_without_search_attributes_refused, order_timed_out, order_trigger_canceled, order_workflow_cancelled,
     )
 }
 
@@ -228,14 +235,11 @@ async def record(names: Sequence[str], temporal_address: str, redis_url: str) ->
     redis = aioredis.Redis.from_url(redis_url)
     recorder = Recorder(client, f"http://127.0.0.1:{server.server_address[1]}/hook")
     try:
-        async with httpx.AsyncClient(timeout=1) as http:
-            # Signalway's worker, with the steps workflow beside the examples.
-            config = build_worker(client, WorkerDeps(redis=redis, http=http), settings,
-                                  task_queue=f"{TASK_QUEUE}-template").config()
-            config["workflows"] = [*config["workflows"], StepsWorkflow]
-            config["task_queue"] = TASK_QUEUE
-            async with Worker(**config):
-                await _record(recorder, names)
+        async with httpx.AsyncClient(timeout=1) as http, Worker(
+                client, task_queue=TASK_QUEUE, workflows=[StepsWorkflow],
+                # Signalway's worker (the examples beside the steps' activities), and the steps workflow.
+                plugins=[SignalwayPlugin(settings, redis=redis, http=http), examples_plugin(settings, redis)]):
+            await _record(recorder, names)
     finally:
         server.shutdown()
         await redis.aclose()
