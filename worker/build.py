@@ -15,7 +15,6 @@ from temporalio.worker import Worker
 
 from signalway.plugin import SignalwayPlugin
 from signalway.redis_connect import RedisClient
-from worker.examples import examples_plugin
 from worker.settings import WorkerSettings
 
 
@@ -40,6 +39,10 @@ def build_worker(
     deps = deps or WorkerDeps()
     plugins: list[SimplePlugin] = [SignalwayPlugin(settings, redis=deps.redis, http=deps.http)]
     if workflows is None:
+        # Imported only here: a team's worker (`--workflows`) never loads the examples, so its own
+        # package may be called `workflows` too.
+        from worker.examples import examples_plugin
+
         plugins.append(examples_plugin(settings, deps.redis))
     return Worker(
         client,
