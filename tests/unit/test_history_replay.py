@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from signalway.plugin import SignalwayPlugin
 from tests.histories.steps_workflow import StepsWorkflow
 from workflows.registry import WORKFLOWS
 
@@ -32,7 +32,8 @@ def _events(path: Path) -> list[dict[str, object]]:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays_with_todays_code(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240 - a small local file
-    replayer = Replayer(workflows=[*WORKFLOWS, StepsWorkflow], data_converter=pydantic_data_converter)
+    # As a team replays its own: the plugin brings the converter the steps' payloads need.
+    replayer = Replayer(workflows=[*WORKFLOWS, StepsWorkflow], plugins=[SignalwayPlugin()])
     result = await replayer.replay_workflow(history,
                                             raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
