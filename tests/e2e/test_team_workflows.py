@@ -68,7 +68,7 @@ def team_worker(stack: Stack, team_dir: Path, team_gateway: Gateway) -> Iterator
            "SIGNALWAY_RESUME_SECRET": "team-resume-secret-" + uuid.uuid4().hex,
            "SIGNALWAY_WEBHOOK_SECRET": WEBHOOK_SECRET, "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
            # Its sys.path: the team's folder (the script's), and the installed packages; not the repository.
-           "PYTHONPATH": "", "PYTHONSAFEPATH": ""}
+           "PYTHONPATH": ""}
     process = ManagedProcess("team-worker", [sys.executable, str(team_dir / "team_worker.py")], env=env,
                              cwd=team_dir, log_path=stack.data_dir / "team-worker.log")
 
