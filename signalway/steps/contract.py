@@ -40,9 +40,9 @@ class PublishUpdateInput(Payload):
     workstream_id: str | None = None
 
 
+# Its docstring is the description the shipped catalog gives the signals taking it.
 class EventReceived(Payload):
-    """An external event delivered to a waiting workflow by a signal of its own
-    (`deliver_event`), e.g. through the durable API's signal route."""
+    """An external event delivered to a waiting workflow."""
 
     event_key: str = Field(min_length=1, max_length=1024)
     payload: Any = None
