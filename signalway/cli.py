@@ -171,7 +171,7 @@ def _gateway(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from signalway.worker.__main__ import main as worker_main
 
-    worker_main()
+    worker_main(workflows=args.workflows, task_queue=args.task_queue)
     _exit_now(0)
     return 0
 
@@ -255,7 +255,14 @@ def main(argv: list[str] | None = None) -> int:
                          help="gateway processes on one port (default: $SIGNALWAY_GATEWAY_WORKERS, else 1); "
                               "admission and stream bounds hold per process")
     gateway.set_defaults(func=_gateway)
-    sub.add_parser("worker", help="run a Temporal worker (settings from SIGNALWAY_*)").set_defaults(func=_worker)
+    worker = sub.add_parser("worker", help="run a Temporal worker (settings from SIGNALWAY_*): Signalway's step "
+                                           "activities and the shipped examples, or your workflows")
+    worker.add_argument("--workflows", default=None, metavar="MODULE:ATTR",
+                        help="your workflows instead of the examples: a @workflow.defn class or a list/tuple of them, "
+                             "e.g. myteam.workflows:WORKFLOWS (imported from the current directory first)")
+    worker.add_argument("--task-queue", default=None,
+                        help="the task queue to poll (default: $SIGNALWAY_TASK_QUEUE, else signalway)")
+    worker.set_defaults(func=_worker)
 
     token = sub.add_parser("token", help="mint a JWT signed with SIGNALWAY_JWT_SECRET, else the dev secret")
     token.add_argument("--project", required=True)

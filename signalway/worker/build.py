@@ -1,60 +1,57 @@
-"""`build_worker` is used by both `python -m signalway.worker` and the tests."""
+"""`build_worker`: Signalway's own worker, as a team would build theirs: a Temporal `Worker` with
+`SignalwayPlugin` (the steps' activities) and the workflows it runs — by default the shipped
+examples (with their own activity), or a team's classes (`signalway worker --workflows`)."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
-from signalway_examples.registry import WORKFLOWS
 from temporalio.client import Client
-from temporalio.runtime import Runtime
+from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker
 
+from signalway.plugin import SignalwayPlugin
 from signalway.redis_connect import RedisClient
-from signalway.worker.activities import Activities
-from signalway.worker.metrics import WorkerMetrics
-from signalway.worker.resume import ResumeActivities
 from signalway.worker.settings import WorkerSettings
-from signalway.worker.triggers import TriggerActivities
+
+# The shipped examples' plugin: their workflows and their own activity (workflows/plugin.py).
+EXAMPLES_PLUGIN = "signalway_examples.plugin"
 
 
 @dataclass
 class WorkerDeps:
-    redis: RedisClient
-    http: httpx.AsyncClient
+    """Clients the worker's activities use instead of opening their own (the tests' ones)."""
+
+    redis: RedisClient | None = None
+    http: httpx.AsyncClient | None = None
 
 
 def build_worker(
-    client: Client, deps: WorkerDeps, settings: WorkerSettings, *, task_queue: str | None = None
+    client: Client, deps: WorkerDeps | None, settings: WorkerSettings, *, task_queue: str | None = None,
+    workflows: Sequence[type] | None = None,
 ) -> Worker:
-    """The worker on `client`, whose interceptors apply to it too: with tracing on, the Temporal
-    SDK's `TracingInterceptor` (added by `signalway.temporal.connect`) makes the workflow and
-    activity spans. It issues no command and makes no span while replaying (spans are made
-    outside the sandbox, through an extern function), so a history replays the same with or
-    without it: tests/e2e/test_observability.py replays a traced run to prove it."""
-    # The client's runtime meter: it exports to the worker's Prometheus endpoint when one is
-    # configured (signalway.temporal.metrics_runtime), and is the SDK's no-op meter otherwise.
-    metrics = WorkerMetrics((client.service_client.config.runtime or Runtime.default()).metric_meter)
-    activities = Activities(
-        deps.redis,
-        max_per_run=settings.updates_max_per_run,
-        ttl_seconds=settings.updates_ttl_seconds,
-    )
-    secret = settings.resume_secret.get_secret_value().encode() if settings.resume_secret else None
-    resume = ResumeActivities(
-        deps.redis, deps.http, resume_secret=secret,
-        webhook_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-        public_url=settings.public_url,
-        allowed_networks=settings.webhook_networks, metrics=metrics,
-    )
-    triggers = TriggerActivities(deps.redis, metrics, shards=settings.trigger_buckets)
+    """The worker on `client` for `workflows` (default: the shipped examples), whose interceptors
+    apply to it too: with tracing on, the Temporal SDK's `TracingInterceptor` (added by
+    `signalway.temporal.connect`) makes the workflow and activity spans. It issues no command and
+    makes no span while replaying (spans are made outside the sandbox, through an extern
+    function), so a history replays the same with or without it: tests/e2e/test_observability.py
+    replays a traced run to prove it."""
+    deps = deps or WorkerDeps()
+    plugins: list[SimplePlugin] = [SignalwayPlugin(settings, redis=deps.redis, http=deps.http)]
+    if workflows is None:
+        # Loaded by name, and only here: a team's worker (`--workflows`) never loads the examples,
+        # and Signalway's own code never imports them (they are a customer of its public API).
+        examples_plugin = importlib.import_module(EXAMPLES_PLUGIN).examples_plugin
+        plugins.append(examples_plugin(settings, deps.redis))
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=list(WORKFLOWS),
-        activities=[activities.publish_update, activities.process_document, resume.open_step, resume.deliver,
-                    resume.extend_step, triggers.register, triggers.settle],
+        workflows=list(workflows or ()),
+        plugins=plugins,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),

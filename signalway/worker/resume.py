@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
-from signalway_examples.webhook_wait import (
+from standardwebhooks import Webhook
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from signalway import tracing
+from signalway.redis_connect import RedisClient
+from signalway.resume import ResumeStore, resume_url, token_for
+from signalway.steps.contract import (
     DELIVER_WEBHOOK_ACTIVITY,
     EXTEND_RESUME_STEP_ACTIVITY,
     OPEN_RESUME_STEP_ACTIVITY,
@@ -18,13 +25,6 @@ from signalway_examples.webhook_wait import (
     OpenResumeStepInput,
     ResumeStepOpened,
 )
-from standardwebhooks import Webhook
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-from signalway import tracing
-from signalway.redis_connect import RedisClient
-from signalway.resume import ResumeStore, resume_url, token_for
 from signalway.times import rfc3339_ms
 from signalway.webhook_targets import IPNetwork, WebhookTargetRefused, resolve_target
 from signalway.worker.metrics import WorkerMetrics

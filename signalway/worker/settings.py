@@ -25,6 +25,12 @@ class WorkerSettings(CommonSettings):
         None, description="Standard Webhooks signing secret (`whsec_<base64>`) for webhook-and-wait deliveries."
     )
     webhook_timeout_seconds: float = Field(10, gt=0, description="Timeout of one webhook delivery attempt.")
+    unattributed_runs_project: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="Project the event triggers of runs without Signalway's search attributes (started with "
+                    "another Temporal client) are filed under; unset (the default): such a run's `wait_for_event` "
+                    "fails with `RunWithoutProject`.",
+    )
     worker_metrics_address: str | None = Field(
         None, pattern=r"^[^\s:]*:[0-9]{1,5}$",
         description="host:port where the worker serves Prometheus metrics (the Temporal SDK's and "

@@ -15,11 +15,11 @@ from signalway_examples.approval import (
     ApproveInput,
     ExtendDeadlineInput,
 )
-from signalway_examples.webhook_wait import RESUME_SIGNAL, ResumeSignal
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
 from signalway.resume import ResumeStep, ResumeStore
+from signalway.steps.contract import RESUME_SIGNAL, ResumeSignal
 from tests.helpers.polling import eventually
 from tests.helpers.worker import RunningWorker
 

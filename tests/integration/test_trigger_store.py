@@ -17,12 +17,6 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
-from signalway_examples.event_wait import (
-    InvalidEventKey,
-    RegisterTriggerInput,
-    SettleTriggerInput,
-    wait_for_event,
-)
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
@@ -30,8 +24,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from signalway import triggers as triggers_module
+from signalway.steps.contract import RegisterTriggerInput, SettleTriggerInput
 from signalway.triggers import LAYOUT_KEY, TriggerStore, bucket_of, now_us, prefix
 from signalway.worker.triggers import TriggerActivities
+from signalway.workflow import InvalidEventKey, wait_for_event
 
 HOUR_US = 3600 * 1_000_000
 

@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from signalway_examples.approval import ApprovalInput, ApprovalWorkflow, ApproveInput
-from signalway_examples.webhook_wait import DELIVER_WEBHOOK_ACTIVITY
 from standardwebhooks import Webhook
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowHandle
 
 from signalway.localstack import free_port
+from signalway.steps.contract import DELIVER_WEBHOOK_ACTIVITY
 from signalway.worker.build import WorkerDeps, build_worker
 from signalway.worker.settings import WorkerSettings
 from tests.helpers.polling import eventually

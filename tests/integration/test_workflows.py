@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
-from signalway_examples._common import EventReceived
 from signalway_examples.approval import (
     ApprovalInput,
     ApprovalResult,
@@ -27,6 +26,7 @@ from signalway_examples.order_fulfillment import OrderFulfillmentWorkflow, Order
 from temporalio.client import WorkflowUpdateFailedError
 
 from signalway.updates import updates_key
+from signalway.workflow import EventReceived, search_attributes
 from tests.helpers.worker import RunningWorker
 
 
@@ -63,7 +63,7 @@ async def test_extend_deadline_update_moves_the_deadline_and_validator_rejects(w
 async def test_order_is_fulfilled_by_its_two_events(worker: RunningWorker) -> None:
     handle = await worker.client.start_workflow(
         OrderFulfillmentWorkflow.run, OrderInput(order_id="42", timeout_secs=30),
-        id=str(uuid.uuid4()), task_queue=worker.task_queue,
+        id=str(uuid.uuid4()), task_queue=worker.task_queue, search_attributes=search_attributes(project="alpha"),
     )
     # The shipped event may arrive first; it is kept until the workflow reaches that step.
     await handle.signal(OrderFulfillmentWorkflow.event_received,
@@ -77,7 +77,7 @@ async def test_order_is_fulfilled_by_its_two_events(worker: RunningWorker) -> No
 async def test_order_times_out_keeping_what_arrived(worker: RunningWorker) -> None:
     handle = await worker.client.start_workflow(
         OrderFulfillmentWorkflow.run, OrderInput(order_id="7", timeout_secs=1.5),
-        id=str(uuid.uuid4()), task_queue=worker.task_queue,
+        id=str(uuid.uuid4()), task_queue=worker.task_queue, search_attributes=search_attributes(project="alpha"),
     )
     await handle.signal(OrderFulfillmentWorkflow.event_received, EventReceived(event_key="order:7:paid", payload=1))
     result = await handle.result()

@@ -3,11 +3,13 @@
     top        signalway (its lazy re-export of the client), signalway.{cli,devstack,
                localstack,client,__main__}, signalway.gateway.__main__,
                signalway.worker.__main__: entry points; nothing imports them
-    processes  signalway.gateway (HTTP) and signalway.worker (Temporal worker): never each
-               other; the gateway never imports the example workflows either (it knows
-               workflows only through the catalog and the step contract), the worker hosts them
-    workflows  deterministic code; no I/O library, no gateway, no worker
-    bottom     the rest of signalway: settings, Redis formats, attribute names
+    processes  signalway.gateway (HTTP) and signalway.worker (Temporal worker, with
+               signalway.plugin, the worker side of the steps a team's worker loads, and the
+               examples' own plugin, signalway_examples.plugin): never each other; the gateway
+               never imports the example workflows either (it knows workflows only through the
+               catalog and the step contract)
+    workflows  the examples: deterministic code; of Signalway only `signalway.workflow`
+    bottom     the rest of signalway: settings, Redis formats, attribute names, the steps
 
 Inside the gateway: routes → services → adapters, and only adapters import the backends'
 libraries (`temporalio`, `redis`); app.py and deps.py compose them.
@@ -62,6 +64,8 @@ MODULES = {_module(p): p for package in PACKAGES for p in (ROOT / package).rglob
 def _layer(module: str) -> str:
     if module in TOP:
         return "top"
+    if module in ("signalway.plugin", "signalway_examples.plugin"):
+        return "worker"
     for process in ("gateway", "worker"):
         if module == f"signalway.{process}" or module.startswith(f"signalway.{process}."):
             return process
@@ -137,6 +141,25 @@ def test_no_import_cycles() -> None:
             visit(module)
 
 
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("signalway_examples.")
+                                           and m not in ("signalway_examples.registry", "signalway_examples.plugin")))
+def test_examples_use_only_the_public_workflow_api(module: str) -> None:
+    """The examples are written as a team's workflows are: of Signalway, `signalway.workflow`."""
+    signalway = {n for n in _imports(MODULES[module], top_level_only=False) if n.split(".")[0] == "signalway"}
+    assert signalway <= {"signalway.workflow"}, f"{module} imports {sorted(signalway)}"
+    private = {n for n in _imports(MODULES[module], top_level_only=False) if n != "__future__" and any(p.startswith("_") for p in n.split("."))}
+    assert not private, f"{module} imports {sorted(private)}"
+
+
+def test_importing_the_workflow_api_pulls_in_no_io_library() -> None:
+    code = ("import sys, signalway.workflow\n"
+            "loaded = sorted(m for m in ('httpx', 'redis', 'starlette', 'uvicorn', 'gateway', 'worker')"
+            " if m in sys.modules)\n"
+            "print(','.join(loaded))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == ""
+
+
 def test_importing_workflows_pulls_in_no_io_library() -> None:
     code = ("import sys, signalway_examples, signalway_examples.registry\n"
             "loaded = sorted(m for m in ('httpx', 'redis', 'starlette', 'uvicorn', 'signalway.gateway', 'signalway.worker')"
@@ -154,7 +177,7 @@ def test_no_gateway_module_imports_the_example_workflows() -> None:
     named = {module: sorted(n for n in _imports(path, top_level_only=False) if n.split(".")[0] in examples)
              for module, path in MODULES.items() if module.startswith("signalway.gateway")}
     assert {module: names for module, names in named.items() if names} == {}
-    code = ("import sys, signalway.gateway.app, signalway.gateway.__main__\n"
+    code = ("import sys, signalway.gateway.app, signalway.gateway.settings, signalway.cli\n"
             f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {examples!r})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == ""

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .._common import Payload
+from ..payload import Payload
 
 
 class ApprovalInput(Payload):

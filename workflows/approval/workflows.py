@@ -10,13 +10,14 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from ..webhook_wait import (
+    from signalway.workflow import (
         ResumeRevoked,
         ResumeTimedOut,
         extend_step,
         step_deadline,
         webhook_and_wait,
     )
+
     from .models import (
         ApprovalInput,
         ApprovalResult,

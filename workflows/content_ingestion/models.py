@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .._common import Payload
+from ..payload import Payload
 
 PROCESS_DOCUMENT_ACTIVITY = "processDocument"
 

@@ -7,7 +7,8 @@ from collections import deque
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .._common import publish_update
+    from signalway.workflow import publish_update
+
     from .models import ConversationInput, ConversationResult, UserInput
 
 

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .._common import Payload
+from ..payload import Payload
 
 
 class OrderInput(Payload):

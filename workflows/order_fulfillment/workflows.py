@@ -13,8 +13,14 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .._common import EventReceived
-    from ..event_wait import EventCanceled, EventTimedOut, deliver_event, wait_for_event
+    from signalway.workflow import (
+        EventCanceled,
+        EventReceived,
+        EventTimedOut,
+        deliver_event,
+        wait_for_event,
+    )
+
     from .models import OrderInput, OrderResult
 
 

@@ -14,8 +14,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from signalway_examples.event_wait import TRIGGER_SIGNAL, TriggerMessage
-
 from signalway.gateway.adapters.redis import REDIS_FAILURES
 from signalway.gateway.adapters.temporal import NoWorkerAnswered, Status
 from signalway.gateway.auth import Principal
@@ -30,6 +28,7 @@ from signalway.gateway.errors import (
 )
 from signalway.gateway.services import access
 from signalway.gateway.services.idempotency import acting_once, fingerprint
+from signalway.steps.contract import TRIGGER_SIGNAL, TriggerMessage
 from signalway.times import ms_to_rfc3339, us_to_rfc3339_ms
 from signalway.triggers import Trigger, invalid_event_key, iso_us, now_us
 

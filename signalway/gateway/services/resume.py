@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from signalway_examples.webhook_wait import RESUME_SIGNAL, ResumeAudit, ResumeSignal
-
 from signalway.gateway.auth import Principal
 from signalway.gateway.deps import Services
 from signalway.gateway.errors import (
@@ -33,6 +31,7 @@ from signalway.gateway.errors import (
 from signalway.gateway.services import access
 from signalway.gateway.services.idempotency import fingerprint
 from signalway.resume import ResumeStep, token_hash
+from signalway.steps.contract import RESUME_SIGNAL, ResumeAudit, ResumeSignal
 from signalway.times import ms_to_rfc3339
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")

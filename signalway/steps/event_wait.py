@@ -21,9 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
     from signalway.event_keys import invalid_event_key
-
-    from .._common import run_state
-    from .models import (
+    from signalway.steps.contract import (
         REGISTER_TRIGGER_ACTIVITY,
         SETTLE_TRIGGER_ACTIVITY,
         TRIGGER_SIGNAL,
@@ -32,20 +30,42 @@ with workflow.unsafe.imports_passed_through():
         TriggerMessage,
         TriggerRegistered,
     )
+    from signalway.steps.state import run_state
 
 DEFAULT_TIMEOUT = timedelta(days=30)
+# The error type of a wait in a run without a project (see `RunWithoutProject`).
+RUN_WITHOUT_PROJECT = "RunWithoutProject"
+# Before it, a run without the SignalwayProject search attribute filed its triggers under
+# `default`; runs that waited so before an upgrade keep doing so (workflow.patched).
+PROJECT_FROM_RUN_PATCH = "signalway-trigger-project-from-run"
 REREGISTER_EVERY = timedelta(minutes=5)
 _SHORT = timedelta(seconds=10)
 
 
 class EventTimedOut(ApplicationError):
+    """No event came before the timeout (type `EventTimedOut`, not retried)."""
+
     def __init__(self, event_key: str) -> None:
         super().__init__(f"no event {event_key!r} arrived in time", type="EventTimedOut", non_retryable=True)
 
 
 class EventCanceled(ApplicationError):
+    """The trigger was cancelled (`DELETE /v1/events/{key}`) (type `EventCanceled`, not retried)."""
+
     def __init__(self, event_key: str) -> None:
         super().__init__(f"the wait for {event_key!r} was canceled", type="EventCanceled", non_retryable=True)
+
+
+class RunWithoutProject(ApplicationError):
+    """The run has no `SignalwayProject` search attribute and the worker no
+    SIGNALWAY_UNATTRIBUTED_RUNS_PROJECT, so its trigger belongs to no project (type
+    `RunWithoutProject`, not retried). Start the run with `search_attributes(project=...)`."""
+
+    def __init__(self, event_key: str) -> None:
+        super().__init__(f"the wait for {event_key!r} belongs to no project: the run has no SignalwayProject "
+                         "search attribute (start it with signalway.workflow.search_attributes(project=...)) and the "
+                         "worker no SIGNALWAY_UNATTRIBUTED_RUNS_PROJECT", type=RUN_WITHOUT_PROJECT,
+                         non_retryable=True)
 
 
 class InvalidEventKey(ApplicationError):
@@ -99,7 +119,9 @@ async def wait_for_event(
 
     Raises `EventTimedOut` when the timeout passes first and `EventCanceled` when the trigger
     was cancelled (`DELETE /v1/events/{key}`). Cancelling the workflow cancels the trigger.
-    Raises `InvalidEventKey`, before anything is scheduled, for a key no route can address.
+    Raises `InvalidEventKey`, before anything is scheduled, for a key no route can address, and
+    `RunWithoutProject` when the run has no project (its `SignalwayProject` search attribute,
+    which runs Signalway starts have; see `search_attributes`) and the worker maps none.
     """
     # Checked here as well as in the registration activity: a bad key is the workflow's own
     # mistake, so it fails now, with no activity retried and no trigger half-registered.
@@ -108,7 +130,11 @@ async def wait_for_event(
         raise InvalidEventKey(reason)
     waits = _waits()
     info = workflow.info()
-    project = info.typed_search_attributes.get(sa.PROJECT) or "default"
+    # The trigger's project is the run's; without one the worker decides (its setting for such
+    # runs, else RunWithoutProject). Only runs that waited before this rule keep `default`.
+    project = info.typed_search_attributes.get(sa.PROJECT)
+    if project is None and not workflow.patched(PROJECT_FROM_RUN_PATCH):
+        project = "default"
     timeout = timeout or DEFAULT_TIMEOUT
     requested = workflow.now()
     expires = requested + timeout
@@ -119,8 +145,13 @@ async def wait_for_event(
     )
 
     async def register() -> None:
-        registered: TriggerRegistered = await workflow.execute_activity(
-            REGISTER_TRIGGER_ACTIVITY, registration, result_type=TriggerRegistered, start_to_close_timeout=_SHORT)
+        try:
+            registered: TriggerRegistered = await workflow.execute_activity(
+                REGISTER_TRIGGER_ACTIVITY, registration, result_type=TriggerRegistered, start_to_close_timeout=_SHORT)
+        except ActivityError as exc:
+            if isinstance(exc.cause, ApplicationError) and exc.cause.type == RUN_WITHOUT_PROJECT:
+                raise RunWithoutProject(event_key) from None
+            raise
         if registered.status == "conflict":
             raise ApplicationError(f"another run already waits for {event_key!r}", type="EventKeyInUse",
                                    non_retryable=True)

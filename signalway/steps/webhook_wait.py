@@ -24,9 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from signalway import search_attributes as sa
-
-    from .._common import run_state
-    from .models import (
+    from signalway.steps.contract import (
         DELIVER_WEBHOOK_ACTIVITY,
         EXTEND_RESUME_STEP_ACTIVITY,
         OPEN_RESUME_STEP_ACTIVITY,
@@ -38,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         ResumeStepOpened,
         VariableType,
     )
+    from signalway.steps.state import run_state
 
 # Without a timeout a step still ends one day, so a forgotten URL does not live forever.
 DEFAULT_TIMEOUT = timedelta(days=30)
@@ -45,16 +44,22 @@ _STATE = "_signalway_resume_steps"
 
 
 class ResumeTimedOut(ApplicationError):
+    """The step's deadline passed with no answer (type `ResumeTimedOut`, not retried)."""
+
     def __init__(self, step: str) -> None:
         super().__init__(f"resume step {step!r} timed out", type="ResumeTimedOut", non_retryable=True)
 
 
 class ResumeRevoked(ApplicationError):
+    """An operator revoked the step's resume URL (type `ResumeRevoked`, not retried)."""
+
     def __init__(self, step: str) -> None:
         super().__init__(f"resume step {step!r} was revoked", type="ResumeRevoked", non_retryable=True)
 
 
 class ResumeStepNotWaiting(ApplicationError):
+    """`extend_step` on a step that does not wait (type `ResumeStepNotWaiting`, not retried)."""
+
     def __init__(self, step: str, why: str) -> None:
         super().__init__(f"resume step {step!r} {why}", type="ResumeStepNotWaiting", non_retryable=True)
 
