@@ -162,8 +162,16 @@ async def send(svc: Services, who: Principal, key: str, payload: Any, *,
         return {"status": 202, "body": {"event_key": key, "status": "held", "payload": payload,
                                         "expires_at": iso_us(expires)}}
 
-    answer = await acting_once(svc, project=who.project, scope=f"event-send:{key}", key=idempotency_key,
-                               request_fingerprint=lambda: fingerprint(key, payload), action=act)
+    async def authorize(stored: dict[str, Any]) -> None:
+        # The access decision of a fresh send: the trigger's run, when it still has one.
+        if stored.get("status") == 200:
+            current = await svc.triggers.get(who.project, stored["body"]["id"], event_key=key)
+            if current is not None and await visible(svc, who, current) is None:
+                raise missing(key)
+
+    answer = await acting_once(svc, who=who, scope=f"event-send:{key}", key=idempotency_key,
+                               request_fingerprint=lambda: fingerprint(key, payload), action=act,
+                               authorize=authorize)
     return answer["status"], answer["body"]
 
 

@@ -26,6 +26,7 @@ from gateway.errors import (
     WebhookUrlNotAllowed,
 )
 from gateway.routing import validate
+from gateway.services import access
 from gateway.services.idempotency import derived_id, fingerprint
 from signalway import search_attributes as sa
 from signalway.webhook_targets import WebhookTargetRefused, resolve_target
@@ -114,7 +115,7 @@ async def start_run(svc: Services, who: Principal, start: StartRequest, *, key: 
     arg = workflow_input(start.workflow_type, start.input, what="input" if start.api == "durable" else "vars")
     await check_webhooks(svc, arg)
     request_hash = fingerprint(start.workflow_type, request)
-    workflow_id = derived_id(who.project, f"start:{start.api}", key) if key else str(uuid.uuid4())
+    workflow_id = derived_id(who, f"start:{start.api}", key) if key else str(uuid.uuid4())
     memo: dict[str, Any] = {MEMO_REQUEST_HASH: request_hash, **(start.memo or {})}
     if start.api == "durable" and len(json.dumps(start.input)) <= MEMO_INPUT_MAX_BYTES:
         memo[MEMO_INPUT] = start.input
@@ -122,10 +123,13 @@ async def start_run(svc: Services, who: Principal, start: StartRequest, *, key: 
                                       search_attributes=_search_attributes(who, start), memo=memo)
     created = run_id is not None
     if run_id is None:
-        desc = await svc.temporal.describe(workflow_id)
+        # The caller's own key's run (the id is derived from project, caller and key). Its
+        # recorded facts stand as recorded: a replay never rewrites starter or visibility.
+        desc = await access.describe(svc, who, workflow_id)
         if (await svc.temporal.memo(desc)).get(MEMO_REQUEST_HASH) != request_hash:
             raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.")
-        run_id = desc.run_id
+        await index_run(svc, desc.run_id, workflow_id, svc.temporal.facts_of(desc))
+        return Started(workflow_id, desc.run_id, False)
     facts = RunFacts(workflow_type=start.workflow_type, project=who.project, visibility=start.visibility,
                      initiated_by=who.initiated_by)
     await index_run(svc, run_id, workflow_id, facts)

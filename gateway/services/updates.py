@@ -38,7 +38,7 @@ async def publish(svc: Services, who: Principal, run_id: str, *, type: str, mess
         return await svc.updates.publish(run_id, type=type, message=message, details=details,
                                          workstream_id=workstream_id, key=derived and f"request:{derived}")
 
-    await acting_once(svc, project=who.project, scope=f"post-update:{run_id}", key=key, action=store,
+    await acting_once(svc, who=who, scope=f"post-update:{run_id}", key=key, action=store,
                       request_fingerprint=lambda: fingerprint(run_id, type, message, details, workstream_id))
 
 
