@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from redis.exceptions import ResponseError as RedisResponseError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -63,6 +64,14 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             problem = OutcomeUnknown("Redis did not answer in time: the request may have acted. Retry with the "
                                      "same Idempotency-Key to act at most once.")
         return await problem_handler(request, problem)
+
+    async def redis_refused(request: Request, exc: Exception) -> Response:
+        # Redis answered with an error (a key of another type than expected, out of memory
+        # under `maxmemory`, a script error): the gateway's or the operator's fault, never the
+        # caller's, and never a 500 with a stack trace; logged for the operator.
+        log.error("Redis refused a command: %s", exc)
+        return await problem_handler(request, BackendUnavailable(
+            "Redis refused the command; retry shortly.", retry_after_seconds=settings.retry_after_seconds))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -137,7 +146,8 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             Middleware(StreamSlotsMiddleware),
             Middleware(KeyRefreshMiddleware),
         ],
-        exception_handlers={**EXCEPTION_HANDLERS, **{failure: redis_unavailable for failure in REDIS_FAILURES}},
+        exception_handlers={**EXCEPTION_HANDLERS, **{failure: redis_unavailable for failure in REDIS_FAILURES},
+                            RedisResponseError: redis_refused},
         lifespan=lifespan,
     )
 

@@ -6,7 +6,9 @@ Cluster hash tag of its own, so it sits in one slot and a project's load spreads
 `shards` slots:
 
 - `shards == 1`: `P = signalway:trg:{<project>}:`, the names from before buckets, so a
-  single-Redis deployment keeps its data;
+  single-Redis deployment keeps its data; a project whose name holds `}` is written as
+  below (`%25`, `%7D`) with `~` after the tag, `signalway:trg:{<escaped>}~:`, so its name
+  can neither end the tag early nor spell another project's keys;
 - `shards > 1`: `P = signalway:trg:{<bucket>/<project>}:` with `%` and `}` of the project
   written `%25` and `%7D`. The hash tag (from the first `{` to the next `}`) is then exactly
   bucket and project: no two buckets share a tag, and no project's keys spell another's.
@@ -108,12 +110,22 @@ MAX_SHARDS = 1024
 _PURGE_BATCH = 500
 
 
+def _escaped(project: str) -> str:
+    return project.replace("%", "%25").replace("}", "%7D")
+
+
 def prefix(project: str, bucket: int | None = None) -> str:
-    """The key prefix of a project's bucket; `None` is the one-bucket layout (`shards == 1`)."""
+    """The key prefix of a project's bucket; `None` is the one-bucket layout (`shards == 1`).
+
+    One bucket: a project without `}` keeps the names from before buckets; one with `}`
+    (which would end the hash tag inside the name and spell another project's keys) is
+    escaped as in the bucketed layout and marked by `~` after the tag, which no unescaped
+    name has there, so no two projects share a key."""
     if bucket is None:
+        if "}" in project:
+            return f"signalway:trg:{{{_escaped(project)}}}~:"
         return f"signalway:trg:{{{project}}}:"
-    escaped = project.replace("%", "%25").replace("}", "%7D")
-    return f"signalway:trg:{{{bucket}/{escaped}}}:"
+    return f"signalway:trg:{{{bucket}/{_escaped(project)}}}:"
 
 
 def bucket_of(event_key: str, shards: int) -> int:
