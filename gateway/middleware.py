@@ -149,6 +149,13 @@ class RequestContextMiddleware:
                 self.in_flight -= 1
                 response_headers = MutableHeaders(scope=message)
                 response_headers.append("X-Request-ID", request_id)
+                # No answer is to be sniffed into another type (a problem echoing a client's
+                # input included), and none is cached unless it says so itself (the static
+                # docs assets do): answers carry private data and capabilities.
+                if "x-content-type-options" not in response_headers:
+                    response_headers.append("X-Content-Type-Options", "nosniff")
+                if "cache-control" not in response_headers:
+                    response_headers.append("Cache-Control", "no-store")
                 if trace_id is not None:
                     response_headers.append("X-Trace-ID", trace_id)
                 route = _route_template(scope)

@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 
 from signalway.triggers import prefix
 from tests.helpers.gateway import Gateway
+from tests.helpers.http import execute, run_path
+from tests.helpers.receiver import serve_receiver, start_approval
 from tests.helpers.stack import Stack
 
 
@@ -53,3 +55,44 @@ async def test_a_redis_type_error_is_a_503_not_a_500(gateway: Gateway, stack: St
     finally:
         await redis.delete(prefix(project) + "key:k")
         await redis.aclose()
+
+
+# -- response headers: nosniff everywhere, no-store on private answers -------------------------
+
+
+async def test_every_answer_is_nosniff_and_private_ones_no_store(gateway: Gateway, http: httpx.AsyncClient) -> None:
+    wid, rid = await execute(http, "ConversationWorkflow", {})
+    async with serve_receiver() as receiver:
+        await start_approval(http, receiver)
+        payload, _, _ = await receiver.next_payload()
+    resume_path = "/public/send-user-signal/" + payload["resume_workflow_url"].rsplit("/", 1)[1]
+    anonymous = httpx.AsyncClient(base_url=gateway.url, timeout=30)
+    async with anonymous:
+        answers = {
+            "run details": await http.get(run_path(wid, rid)),
+            "run updates": await http.get(run_path(wid, rid) + "/updates"),
+            "trigger list": await http.get("/v1/events"),
+            "resume preview (JSON)": await anonymous.get(resume_path, headers={"Accept": "application/json"}),
+            "resume page (HTML)": await anonymous.get(resume_path, headers={"Accept": "text/html"}),
+            "unknown route": await anonymous.get("/nope"),
+            "unauthenticated": await anonymous.get(run_path(wid, rid)),
+            "unknown run": await http.get(run_path(wid, "0" * 8 + "-0000-0000-0000-" + "0" * 12)),
+            "bad body": await http.post(run_path(wid, rid) + "/signal/UserInput", content=b"{nope"),
+            "health": await anonymous.get("/healthz"),
+        }
+        async with http.stream("GET", run_path(wid, rid) + "/stream") as stream:
+            answers["stream"] = stream
+    for what, answer in answers.items():
+        assert answer.headers.get("x-content-type-options") == "nosniff", what
+        if what != "health":
+            assert "no-store" in answer.headers.get("cache-control", ""), what
+    await http.post(run_path(wid, rid) + "/actions/terminate")
+
+
+async def test_a_problem_never_echoes_the_raw_path(gateway: Gateway) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as anonymous:
+        answer = await anonymous.get("/nope%0a2026-12-07%2014:30:00,000%20INFO%20<script>alert(1)</script>")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    text = answer.text
+    assert "\\n" not in text and "<script>" not in text, text
