@@ -128,6 +128,16 @@ class GatewaySettings(CommonSettings):
     max_header_bytes: int = Field(
         32_768, ge=1024, description="Largest total size of a request's headers (431 above)."
     )
+    max_request_line_bytes: int = Field(
+        8192, ge=256, le=1_048_576,
+        description="Largest request target (path and query) accepted, counted while it is read (414 above); "
+                    "no request head larger than this plus twice SIGNALWAY_MAX_HEADER_BYTES is ever buffered.",
+    )
+    header_timeout_seconds: float = Field(
+        10, gt=0, le=3600,
+        description="A connection must finish each request's head (request line and headers) within this "
+                    "many seconds of its start or of the previous response, else it is closed (408).",
+    )
     temporal_ui_url: str | None = Field(
         None, pattern=r"^https?://", max_length=2048,
         description="Base URL of the Temporal Web UI, linked from the gateway's index page (GET /); "
