@@ -224,7 +224,7 @@ async def test_the_per_caller_bound_counts_a_caller_once_however_the_credential_
         await asyncio.sleep(0.5)
         async with httpx.AsyncClient(base_url=own.url, timeout=30) as http:
             for spelling in (f"Bearer {token}", f"bearer {token}", f"BEARER {token}", f"Bearer  {token}",
-                             f"Bearer {token} ", f"Bearer\t{token}"):
+                             f"Bearer\t{token}"):
                 answer = await http.get("/api/v1/durable/workflows", headers={"Authorization": spelling})
                 assert answer.status_code == 429, f"{spelling!r}: {answer.status_code} {answer.text}"
             by_query = await http.get(f"/api/v1/workflows/runs/x/y/stream?access_token={token}&z=1")
