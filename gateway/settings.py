@@ -114,6 +114,11 @@ class GatewaySettings(CommonSettings):
     max_file_bytes: int = Field(
         524_288, ge=1, description="Largest base64 `file` variable accepted by a resume URL (decoded bytes)."
     )
+    events_page_max_bytes: int = Field(
+        1_048_576, ge=1024,
+        description="Payload bytes one answer listing triggers holds at most (GET /v1/events pages, prefix "
+                    "sends and their dry runs; at least one trigger): a page ends early, with its cursor.",
+    )
     early_event_prefixes: list[str] = Field(
         default_factory=list,
         description='Event-key prefixes whose events are held when no trigger waits yet (JSON list, e.g. ["order:"]).',

@@ -310,9 +310,12 @@ class Trigger:
     expires_us: int | None
     error: str | None
     fingerprint: str | None
+    # The stored JSON text of both payloads, in bytes: what loading them costs. A trigger read
+    # without its payloads (`TriggerStore.page(payloads=False)`) has both None and this set.
+    payload_bytes: int = 0
 
     @classmethod
-    def from_redis(cls, raw: dict[bytes, bytes]) -> Trigger:
+    def from_redis(cls, raw: dict[bytes, bytes], *, payload_bytes: int | None = None) -> Trigger:
         d = {k.decode(): v.decode() for k, v in raw.items()}
 
         def opt(name: str) -> str | None:
@@ -328,6 +331,8 @@ class Trigger:
             requested_us=int(d["requested_us"]), received_us=int(d["received_us"]) if d.get("received_us") else None,
             expires_us=int(d["expires_us"]) if d.get("expires_us") else None, error=opt("error"),
             fingerprint=opt("fingerprint"),
+            payload_bytes=payload_bytes if payload_bytes is not None else
+            len(raw.get(b"request_payload", b"")) + len(raw.get(b"response_payload", b"")),
         )
 
     @property
@@ -362,6 +367,12 @@ class Page:
     # Pass as `before_us` for the next page; None when nothing older is left.
     next_before_us: int | None
 
+
+# Every field of a trigger's hash but its payloads (read apart, when wanted).
+_META_FIELDS = ("id", "event_key", "project_id", "source_type", "workflow_id", "workflow_run_id",
+                "workflow_step_run_id", "job_run_id", "status", "timeout_secs", "requested_us", "received_us",
+                "expires_us", "error", "fingerprint")
+_META_KEYS = tuple(name.encode() for name in _META_FIELDS)
 
 # redis-py types replies as `bytes | str` (and sorted-set ranges as members or pairs); our
 # clients never set decode_responses, so the casts below name the bytes that actually arrive.
@@ -428,6 +439,29 @@ class TriggerStore:
                 pipe.exists(P + "id:" + id)
             found = await pipe.execute()
         return next((P for P, n in zip(prefixes, found, strict=True) if n), None)
+
+    async def _load_meta(self, items: Sequence[tuple[str, bytes | str]]) -> list[Trigger]:
+        """As `_load`, without the payloads: every other field, and the payloads' sizes."""
+        if not items:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for P, id in items:
+                h = P + "id:" + _text(id)
+                pipe.hmget(h, _META_FIELDS)
+                pipe.hstrlen(h, "request_payload")
+                pipe.hstrlen(h, "response_payload")
+            replies = await pipe.execute()
+        found = []
+        for i in range(0, len(replies), 3):
+            values, request_size, response_size = replies[i:i + 3]
+            raw = {name: value for name, value in zip(_META_KEYS, values, strict=True) if value is not None}
+            if b"id" in raw:
+                found.append(Trigger.from_redis(raw, payload_bytes=int(request_size) + int(response_size)))
+        return found
+
+    async def with_payloads(self, project: str, triggers: Sequence[Trigger]) -> list[Trigger]:
+        """`triggers` read again whole, payloads included (those deleted meanwhile left out)."""
+        return await self._load([(self._keyed(project, t.event_key), t.id) for t in triggers])
 
     async def _load(self, items: Sequence[tuple[str, bytes | str]]) -> list[Trigger]:
         """The triggers of (bucket prefix, id) pairs in one pipeline, in order; missing ones left out."""
@@ -518,11 +552,23 @@ class TriggerStore:
         # Each bucket's first `limit` in byte order, so the merge's first `limit` are the project's.
         return [k.decode() for k in sorted(k for keys in replies for k in keys)[:limit]]
 
-    async def page(self, project: str, *, before_us: int | None, batch: int) -> Page:
+    async def by_keys(self, project: str, event_keys: Sequence[str]) -> list[Trigger]:
+        """The latest trigger of each key, in order, without payloads (`payload_bytes` set)."""
+        if not event_keys:
+            return []
+        prefixes = [self._keyed(project, k) for k in event_keys]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for P, k in zip(prefixes, event_keys, strict=True):
+                pipe.get(P + "key:" + k)
+            ids = cast(list[bytes | None], await pipe.execute())
+        return await self._load_meta([(P, id) for P, id in zip(prefixes, ids, strict=True) if id is not None])
+
+    async def page(self, project: str, *, before_us: int | None, batch: int, payloads: bool = True) -> Page:
         """About `batch` triggers requested strictly before `before_us`, newest first.
 
         The page ends on a whole instant: every trigger requested in the µs of its last one is
-        in it (so it may hold more than `batch`), and `next_before_us` misses none."""
+        in it (so it may hold more than `batch`), and `next_before_us` misses none. Without
+        `payloads` the triggers carry only their payloads' sizes (`with_payloads` reads them)."""
         batch = max(batch, 1)
         high = f"({before_us}" if before_us is not None else "+inf"
         prefixes = self._prefixes(project)
@@ -548,7 +594,8 @@ class TriggerStore:
             chosen, more = await self._instant(prefixes, floor), True
         else:
             return Page(triggers=[], next_before_us=None)
-        triggers = await self._load([(P, id) for _, id, P in chosen])
+        load = self._load if payloads else self._load_meta
+        triggers = await load([(P, id) for _, id, P in chosen])
         return Page(triggers=triggers, next_before_us=chosen[-1][0] if more else None)
 
     async def _instant(self, prefixes: list[str], at_us: int) -> list[_Entry]:

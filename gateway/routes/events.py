@@ -66,6 +66,8 @@ class PrefixResult(BaseModel):
     triggers: list[TriggerOut]
     dry_run: bool = False
     would_resolve: int | None = None
+    truncated: bool = Field(False, description="Some triggers were left out of `triggers` to keep the answer within "
+                                               "the gateway's bound on payload bytes per answer; the counts are whole.")
 
 
 class PurgeBody(BaseModel):
@@ -200,12 +202,12 @@ async def send_prefix(request: Request) -> Response:
     dry_run = bool_param(request, "dry_run", False)
     payload = await read_json(request, required=False)
     if dry_run:
-        waiting = await events.waiting_with_prefix(svc, who, key_prefix)
-        return JSONResponse(PrefixResult(resolved=0, dry_run=True, would_resolve=len(waiting),
+        count, waiting = await events.waiting_with_prefix(svc, who, key_prefix)
+        return JSONResponse(PrefixResult(resolved=0, dry_run=True, would_resolve=count, truncated=len(waiting) < count,
                                          triggers=[TriggerOut(**t.as_api()) for t in waiting]).model_dump(mode="json"))
-    resolved, settled = await events.send_prefix(svc, who, key_prefix, payload)
-    return JSONResponse(PrefixResult(resolved=resolved, triggers=[TriggerOut(**t) for t in settled])
-                        .model_dump(mode="json"))
+    resolved, settled, truncated = await events.send_prefix(svc, who, key_prefix, payload)
+    return JSONResponse(PrefixResult(resolved=resolved, triggers=[TriggerOut(**t) for t in settled],
+                                     truncated=truncated).model_dump(mode="json"))
 
 
 async def stream_trigger(request: Request) -> Response:
