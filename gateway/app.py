@@ -34,6 +34,7 @@ from gateway.middleware import (
     RequestContextMiddleware,
     RequestLimitsMiddleware,
 )
+from gateway.quotas import Quotas
 from gateway.routes import durable, events, resume, runs, system, tokens, updates
 from gateway.settings import GatewaySettings
 from gateway.sse import EventStreams, StreamSendMiddleware
@@ -103,7 +104,11 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         # Pings, send deadlines and the shutdown farewell of every open SSE stream (one task).
         event_streams = EventStreams(ping_seconds=settings.sse_ping_seconds, send_timeout=30)
         await event_streams.start()
-        streams = StreamLimiter(settings.max_streams_per_principal, retry_after_seconds=settings.retry_after_seconds)
+        quotas = Quotas(redis.redis, triggers, settings, metrics.registry)
+        streams = StreamLimiter(settings.max_streams_per_principal, retry_after_seconds=settings.retry_after_seconds,
+                                per_project=settings.max_streams_per_project,
+                                per_process=settings.max_streams_per_process,
+                                on_change=quotas.observe_streams, on_refused=quotas.refused)
         telemetry.streams_open.set_function(streams.total)
         services = Services(
             settings=settings,
@@ -119,6 +124,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             triggers=triggers,
             streams=streams,
             event_streams=event_streams,
+            quotas=quotas,
         )
         log.info("gateway ready: temporal=%s redis=%s", settings.temporal_address, settings.redis_url)
         try:

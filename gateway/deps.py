@@ -11,6 +11,7 @@ from gateway.adapters.temporal import TemporalService
 from gateway.adapters.updates_hub import UpdatesHub
 from gateway.auth import Authenticator, Principal
 from gateway.middleware import PROJECT, Metrics
+from gateway.quotas import Quotas
 from gateway.settings import GatewaySettings
 from gateway.sse import EventStreams
 from gateway.streams import StreamLimiter
@@ -34,6 +35,7 @@ class Services:
     triggers: TriggerStore
     streams: StreamLimiter
     event_streams: EventStreams
+    quotas: Quotas
 
 
 def services(request: Request) -> Services:

@@ -203,6 +203,12 @@ class RateLimited(Problem):
     status, title, code = 429, "Too Many Requests", "rate_limited"
 
 
+class QuotaExceeded(Problem):
+    """A project's quota (gateway.quotas): the detail names it and its setting."""
+
+    status, title, code = 429, "Too Many Requests", "quota_exceeded"
+
+
 class InternalError(Problem):
     pass
 

@@ -98,6 +98,27 @@ class GatewaySettings(CommonSettings):
     max_in_flight_per_principal: int = Field(
         64, ge=1, description="Requests one credential (or one client address, without one) may have in flight "
                               "in one gateway process; past it, 429 rate_limited.")
+    quota_update_bytes_per_project: int = Field(
+        1 << 30, ge=0,
+        description="Progress-update bytes one project may post through the API within the updates' retention "
+                    "(SIGNALWAY_UPDATES_TTL_SECONDS); past it, 429 quota_exceeded. 0: no quota.",
+    )
+    quota_waiting_triggers_per_project: int = Field(
+        10_000, ge=0, description="Waiting event triggers one project may have when it registers a job trigger "
+                                  "(429 quota_exceeded above). 0: no quota.")
+    quota_waiting_trigger_bytes_per_project: int = Field(
+        256 << 20, ge=0, description="Bytes of request_payload one project's waiting triggers may hold when it "
+                                     "registers a job trigger (429 quota_exceeded above). 0: no quota.")
+    quota_runs_per_minute_per_project: int = Field(
+        600, ge=0, description="Runs one project may start per clock minute, both APIs together (429 "
+                               "quota_exceeded above, retry when the minute turns). 0: no quota.")
+    max_trigger_payload_bytes: int = Field(
+        262_144, ge=0, description="Largest JSON of a job trigger's request_payload and of an event sent to a "
+                                   "trigger (its response_payload); 413 above. 0: only the body limit.")
+    max_streams_per_project: int = Field(
+        1000, ge=0, description="Open SSE streams of one project on one gateway process (429 above). 0: no bound.")
+    max_streams_per_process: int = Field(
+        10_000, ge=0, description="Open SSE streams on one gateway process, all projects (429 above). 0: no bound.")
     max_update_bytes: int = Field(
         65_536, ge=256, description="Largest progress update a client may post (413 above)."
     )

@@ -26,7 +26,8 @@ In each bucket:
 - `P waiting-keys` — sorted set (score 0) of the keys of waiting triggers, for prefix
   matches with ZRANGEBYLEX;
 - `P run:<run_id>` — set of a run's trigger ids (those in this bucket);
-- `P stats` — received count and summed wait time, for `avg_wait_duration_secs`;
+- `P stats` — received count and summed wait time, for `avg_wait_duration_secs`, and
+  `waiting_bytes`, the request payloads' bytes of the waiting triggers (a quota's usage);
 - `P early:<event_key>` — an event sent before its wait existed (bounded TTL), and
   `P early-index` — sorted set of held keys by expiry.
 
@@ -155,6 +156,8 @@ local function move(P, id, to, now, extra)
   redis.call('ZADD', P .. 'status:' .. to, now, id)
   if from == 'waiting' then
     redis.call('ZREM', P .. 'waiting-keys', redis.call('HGET', h, 'event_key'))
+    local size = redis.call('HSTRLEN', h, 'request_payload')
+    if size > 0 then redis.call('HINCRBY', P .. 'stats', 'waiting_bytes', 0 - size) end
   end
   if to == 'received' then
     local waited = (now - tonumber(redis.call('HGET', h, 'requested_us'))) / 1000000
@@ -196,6 +199,7 @@ redis.call('HDEL', h, 'response_payload', 'fingerprint', 'received_us')
 redis.call('ZREM', P .. 'status:received', id)
 redis.call('ZADD', P .. 'status:waiting', tonumber(redis.call('HGET', h, 'requested_us')), id)
 redis.call('ZADD', P .. 'waiting-keys', 0, redis.call('HGET', h, 'event_key'))
+redis.call('HINCRBY', P .. 'stats', 'waiting_bytes', redis.call('HSTRLEN', h, 'request_payload'))
 redis.call('HINCRBY', P .. 'stats', 'received', -1)
 redis.call('HINCRBYFLOAT', P .. 'stats', 'wait_sum', -waited)
 return 1
@@ -234,6 +238,8 @@ redis.call('SET', P .. 'key:' .. key, id)
 redis.call('ZADD', P .. 'all', requested, id)
 redis.call('ZADD', P .. 'status:waiting', requested, id)
 redis.call('ZADD', P .. 'waiting-keys', 0, key)
+local size = redis.call('HSTRLEN', h, 'request_payload')
+if size > 0 then redis.call('HINCRBY', P .. 'stats', 'waiting_bytes', size) end
 if run ~= '' then redis.call('SADD', P .. 'run:' .. run, id) end
 local early = redis.call('GET', P .. 'early:' .. key)
 if early then
@@ -639,6 +645,22 @@ class TriggerStore:
             **{f"{status}_count": count for status, count in zip(STATUSES, counts, strict=True)},
             "avg_wait_duration_secs": wait_sum / received if received else 0.0,
         }
+
+    async def waiting_usage(self, project: str) -> tuple[int, int]:
+        """(waiting triggers, bytes of their request payloads) of the project: one pipeline.
+
+        The bytes are kept by the scripts in each bucket's `stats` (`waiting_bytes`), in step
+        with every move into and out of `waiting`; a trigger registered before they were kept
+        counts 0 (and never below 0 once it leaves)."""
+        prefixes = self._prefixes(project)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for P in prefixes:
+                pipe.zcard(P + "status:waiting")
+                pipe.hget(P + "stats", "waiting_bytes")
+            replies = await pipe.execute()
+        count = sum(int(n) for n in replies[0::2])
+        size = sum(max(0, int(b or 0)) for b in replies[1::2])
+        return count, size
 
     async def purge(self, project: str, *, older_than_us: int, dry_run: bool) -> int:
         """Delete (or with `dry_run` count) terminal triggers whose status began at or before

@@ -105,6 +105,9 @@ def check_key(key: str) -> None:
 async def register_job(svc: Services, who: Principal, *, event_key: str, job_run_id: str, timeout_secs: float,
                        request_payload: Any) -> Trigger:
     check_key(event_key)
+    size = len(json.dumps(request_payload)) if request_payload is not None else 0
+    svc.quotas.payload_bound("request_payload", size)
+    await svc.quotas.register_trigger(who.project, size)
     requested = now_us()
     registered = await svc.triggers.register(
         project=who.project, id=str(uuid.uuid4()), event_key=event_key, source_type="job_run",
@@ -164,6 +167,7 @@ async def send(svc: Services, who: Principal, key: str, payload: Any, *,
                idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
     """Send an event: (200, the trigger) or, for an early-event prefix, (202, the held event)."""
     text = json.dumps(payload, separators=(",", ":"))
+    svc.quotas.payload_bound("event payload (its response_payload)", len(text))
 
     async def act(_: str | None) -> dict[str, Any]:
         trigger = await _send_one(svc, who, key, payload, text)
@@ -216,6 +220,7 @@ async def send_prefix(svc: Services, who: Principal, key_prefix: str,
     The answer lists triggers up to `SIGNALWAY_EVENTS_PAGE_MAX_BYTES` of payloads (at least
     one): a send to thousands of large triggers does not hold all of them at once."""
     text = json.dumps(payload, separators=(",", ":"))
+    svc.quotas.payload_bound("event payload (its response_payload)", len(text))
     limit = asyncio.Semaphore(_PREFIX_CONCURRENCY)
     budget = svc.settings.events_page_max_bytes
     kept: list[dict[str, Any]] = []

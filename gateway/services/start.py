@@ -119,6 +119,7 @@ async def start_run(svc: Services, who: Principal, start: StartRequest, *, key: 
     memo: dict[str, Any] = {MEMO_REQUEST_HASH: request_hash, **(start.memo or {})}
     if start.api == "durable" and len(json.dumps(start.input)) <= MEMO_INPUT_MAX_BYTES:
         memo[MEMO_INPUT] = start.input
+    await svc.quotas.start_run(who.project)
     run_id = await svc.temporal.start(start.workflow_type, arg, workflow_id=workflow_id,
                                       search_attributes=_search_attributes(who, start), memo=memo)
     created = run_id is not None
