@@ -258,7 +258,7 @@ ROUTES = [
                 Param("cursor", "query", {"type": "string", "format": "date-time"})), errors=(400, 401, 503))),
     ApiRoute(BASE, register_job_trigger, method="POST", operation=Operation(
         "registerJobTrigger", "Register a trigger for a job (not a workflow)", _TAGS, body=RegisterJobTrigger,
-        responses={201: TriggerOut}, errors=(400, 401, 409, 422, 503))),
+        responses={201: TriggerOut}, errors=(400, 401, 409, 413, 422, 429, 503))),
     ApiRoute(BASE + "/stats", stats, method="GET", operation=Operation(
         "eventTriggerStats", "Counts per status and the average wait", _TAGS, responses={200: TriggerStats},
         errors=(401, 503))),
@@ -270,7 +270,7 @@ ROUTES = [
         body_required=False, responses={200: PrefixResult},
         params=(Param("prefix", "path", {"type": "string", "maxLength": MAX_PREFIX}, required=True),
                 Param("dry_run", "query", {"type": "boolean", "default": False}, "List what would be resolved.")),
-        errors=_E)),
+        errors=(*_E, 413))),
     ApiRoute(BASE + "/{eventKey}", get_trigger, method="GET", operation=Operation(
         "getEventTrigger", "Get an event trigger", _TAGS, responses={200: TriggerOut}, params=(_KEY,), errors=_E)),
     ApiRoute(BASE + "/{eventKey}", cancel_trigger, method="DELETE", operation=Operation(
