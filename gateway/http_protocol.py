@@ -48,8 +48,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     protocol per connection from the class, in every `--workers` process)."""
 
     header_timeout: ClassVar[float] = 10.0
-    max_request_line_bytes: ClassVar[int] = 8192
-    max_head_bytes: ClassVar[int] = 8192 + 2 * 32768
+    max_request_line_bytes: ClassVar[int] = 32768
+    max_head_bytes: ClassVar[int] = 32768 + 2 * 32768
 
     @classmethod
     def configure(cls, *, header_timeout: float, max_header_bytes: int, max_request_line_bytes: int) -> None:

@@ -155,7 +155,7 @@ class GatewaySettings(CommonSettings):
         32_768, ge=1024, description="Largest total size of a request's headers (431 above)."
     )
     max_request_line_bytes: int = Field(
-        8192, ge=256, le=1_048_576,
+        32_768, ge=256, le=1_048_576,
         description="Largest request target (path and query) accepted, counted while it is read (414 above); "
                     "no request head larger than this plus twice SIGNALWAY_MAX_HEADER_BYTES is ever buffered.",
     )
