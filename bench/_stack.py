@@ -149,6 +149,14 @@ def local_stack(*, keep: bool = False, log: bool = True, gateway_workers: int = 
         "SIGNALWAY_LOG_LEVEL": "WARNING",
         # One bench token opens thousands of streams (updates.py): no per-caller stream cap.
         "SIGNALWAY_MAX_STREAMS_PER_PRINCIPAL": "100000",
+        # One bench project is all the load: the per-project quotas (docs/operations.md#quotas)
+        # would measure themselves, not the gateway.
+        "SIGNALWAY_MAX_STREAMS_PER_PROJECT": "0",
+        "SIGNALWAY_MAX_STREAMS_PER_PROCESS": "0",
+        "SIGNALWAY_QUOTA_RUNS_PER_MINUTE_PER_PROJECT": "0",
+        "SIGNALWAY_QUOTA_UPDATE_BYTES_PER_PROJECT": "0",
+        "SIGNALWAY_QUOTA_WAITING_TRIGGERS_PER_PROJECT": "0",
+        "SIGNALWAY_QUOTA_WAITING_TRIGGER_BYTES_PER_PROJECT": "0",
         "SIGNALWAY_GATEWAY_WORKERS": str(gateway_workers),
     }
     started = time.monotonic()

@@ -80,6 +80,8 @@ def _graceful_server_class() -> type:
 
 def _prepare_gateway_process(settings: GatewaySettings) -> None:
     """What every gateway process sets up before its app is built (each of `--workers N` too)."""
+    from signalway.gateway.http_protocol import GuardedHttpToolsProtocol
+    from signalway.gateway.middleware import RequestContextFilter
     from signalway import tracing
     from signalway.gateway.middleware import RequestContextFilter
     from signalway.logging_setup import configure as configure_logging
@@ -89,6 +91,10 @@ def _prepare_gateway_process(settings: GatewaySettings) -> None:
     # Every logger's records (uvicorn's included) go to one handler: the request's context
     # first, then redaction, then text or JSON (SIGNALWAY_LOG_FORMAT).
     configure_logging(settings.log_level, settings.log_format, [RequestContextFilter()])
+    # The head timeout and byte caps of every connection (gateway.http_protocol).
+    GuardedHttpToolsProtocol.configure(header_timeout=settings.header_timeout_seconds,
+                                       max_header_bytes=settings.max_header_bytes,
+                                       max_request_line_bytes=settings.max_request_line_bytes)
 
 
 def _tune_gc() -> None:
@@ -145,9 +151,9 @@ def _gateway(args: argparse.Namespace) -> int:
         # The client address is worked out by gateway.client_address from
         # SIGNALWAY_TRUSTED_PROXIES; uvicorn's would trust X-Forwarded-For from loopback.
         proxy_headers=False,
-        # httptools (the default here) has no header limit and RequestLimitsMiddleware answers
-        # 431; if h11 runs, this bounds what it buffers, with room for the request line.
-        h11_max_incomplete_event_size=settings.max_header_bytes + 16 * 1024,
+        # httptools with a guard of ours: a head timeout and the head's bytes capped while they
+        # are read (uvicorn has neither; h11's max_incomplete_event_size only the second).
+        http="gateway.http_protocol:GuardedHttpToolsProtocol",
         timeout_graceful_shutdown=10,
     )
     try:

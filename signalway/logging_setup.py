@@ -60,6 +60,51 @@ def _temporal_details(record: logging.LogRecord) -> Mapping[str, Any]:
     return details if isinstance(details, Mapping) else {}
 
 
+def _escape_table(keep_newline: bool) -> dict[int, str]:
+    """Every character that can end or rewrite a line (C0 and C1 controls, DEL, U+2028/9)."""
+    table: dict[int, str] = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+    table.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+    if keep_newline:
+        del table[0x0A]
+    return table
+
+
+_ESCAPE = _escape_table(keep_newline=False)
+_ESCAPE_MULTILINE = _escape_table(keep_newline=True)
+# What JSON may hold raw inside a string but a line-oriented reader would split on.
+_JSON_LINE_BREAKS = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)}
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line: control characters written as escapes (`\\n`, `\\x1b`, ...)."""
+    return text.translate(_ESCAPE)
+
+
+def _indented(text: str) -> str:
+    """A traceback's lines, each indented under its record's line: none can pass for a record."""
+    return "    " + text.translate(_ESCAPE_MULTILINE).replace("\n", "\n    ")
+
+
+class TextFormatter(logging.Formatter):
+    """The text format, one record per line: a client controls much of what is logged (paths,
+    header values, signal names, keys), so control characters in the message are escaped, and
+    a traceback's lines are indented; no client can start a line that looks like a record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.msg, record.args, record.exc_text, record.stack_info
+        record.msg, record.args = escape_controls(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _indented(record.exc_text)
+        if record.stack_info:
+            record.stack_info = _indented(record.stack_info)
+        try:
+            return super().format(record)
+        finally:
+            record.msg, record.args, record.exc_text, record.stack_info = saved
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line (newlines in a message or traceback are escaped)."""
 
@@ -89,7 +134,9 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = record.exc_text
         if record.stack_info:
             line["stack"] = record.stack_info
-        return json.dumps(line, default=str, ensure_ascii=False, separators=(",", ":"))
+        # json.dumps escapes C0 controls; DEL, C1 and U+2028/9 are valid raw in JSON but split
+        # lines for line-oriented readers, so they are escaped too (the value is unchanged).
+        return json.dumps(line, default=str, ensure_ascii=False, separators=(",", ":")).translate(_JSON_LINE_BREAKS)
 
 
 def handler(log_format: LogFormat, filters: Sequence[logging.Filter] = ()) -> logging.Handler:
@@ -103,7 +150,7 @@ def handler(log_format: LogFormat, filters: Sequence[logging.Filter] = ()) -> lo
         out.addFilter(TextIdsFilter())
     # On the handler, so every record printed passes through it, whichever logger made it.
     out.addFilter(RedactingFilter())
-    out.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    out.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter(TEXT_FORMAT))
     return out
 
 

@@ -6,7 +6,9 @@ Cluster hash tag of its own, so it sits in one slot and a project's load spreads
 `shards` slots:
 
 - `shards == 1`: `P = signalway:trg:{<project>}:`, the names from before buckets, so a
-  single-Redis deployment keeps its data;
+  single-Redis deployment keeps its data; a project whose name holds `}` is written as
+  below (`%25`, `%7D`) with `~` after the tag, `signalway:trg:{<escaped>}~:`, so its name
+  can neither end the tag early nor spell another project's keys;
 - `shards > 1`: `P = signalway:trg:{<bucket>/<project>}:` with `%` and `}` of the project
   written `%25` and `%7D`. The hash tag (from the first `{` to the next `}`) is then exactly
   bucket and project: no two buckets share a tag, and no project's keys spell another's.
@@ -24,7 +26,8 @@ In each bucket:
 - `P waiting-keys` — sorted set (score 0) of the keys of waiting triggers, for prefix
   matches with ZRANGEBYLEX;
 - `P run:<run_id>` — set of a run's trigger ids (those in this bucket);
-- `P stats` — received count and summed wait time, for `avg_wait_duration_secs`;
+- `P stats` — received count and summed wait time, for `avg_wait_duration_secs`, and
+  `waiting_bytes`, the request payloads' bytes of the waiting triggers (a quota's usage);
 - `P early:<event_key>` — an event sent before its wait existed (bounded TTL), and
   `P early-index` — sorted set of held keys by expiry.
 
@@ -108,12 +111,22 @@ MAX_SHARDS = 1024
 _PURGE_BATCH = 500
 
 
+def _escaped(project: str) -> str:
+    return project.replace("%", "%25").replace("}", "%7D")
+
+
 def prefix(project: str, bucket: int | None = None) -> str:
-    """The key prefix of a project's bucket; `None` is the one-bucket layout (`shards == 1`)."""
+    """The key prefix of a project's bucket; `None` is the one-bucket layout (`shards == 1`).
+
+    One bucket: a project without `}` keeps the names from before buckets; one with `}`
+    (which would end the hash tag inside the name and spell another project's keys) is
+    escaped as in the bucketed layout and marked by `~` after the tag, which no unescaped
+    name has there, so no two projects share a key."""
     if bucket is None:
+        if "}" in project:
+            return f"signalway:trg:{{{_escaped(project)}}}~:"
         return f"signalway:trg:{{{project}}}:"
-    escaped = project.replace("%", "%25").replace("}", "%7D")
-    return f"signalway:trg:{{{bucket}/{escaped}}}:"
+    return f"signalway:trg:{{{bucket}/{_escaped(project)}}}:"
 
 
 def bucket_of(event_key: str, shards: int) -> int:
@@ -143,6 +156,8 @@ local function move(P, id, to, now, extra)
   redis.call('ZADD', P .. 'status:' .. to, now, id)
   if from == 'waiting' then
     redis.call('ZREM', P .. 'waiting-keys', redis.call('HGET', h, 'event_key'))
+    local size = redis.call('HSTRLEN', h, 'request_payload')
+    if size > 0 then redis.call('HINCRBY', P .. 'stats', 'waiting_bytes', 0 - size) end
   end
   if to == 'received' then
     local waited = (now - tonumber(redis.call('HGET', h, 'requested_us'))) / 1000000
@@ -184,6 +199,7 @@ redis.call('HDEL', h, 'response_payload', 'fingerprint', 'received_us')
 redis.call('ZREM', P .. 'status:received', id)
 redis.call('ZADD', P .. 'status:waiting', tonumber(redis.call('HGET', h, 'requested_us')), id)
 redis.call('ZADD', P .. 'waiting-keys', 0, redis.call('HGET', h, 'event_key'))
+redis.call('HINCRBY', P .. 'stats', 'waiting_bytes', redis.call('HSTRLEN', h, 'request_payload'))
 redis.call('HINCRBY', P .. 'stats', 'received', -1)
 redis.call('HINCRBYFLOAT', P .. 'stats', 'wait_sum', -waited)
 return 1
@@ -222,6 +238,8 @@ redis.call('SET', P .. 'key:' .. key, id)
 redis.call('ZADD', P .. 'all', requested, id)
 redis.call('ZADD', P .. 'status:waiting', requested, id)
 redis.call('ZADD', P .. 'waiting-keys', 0, key)
+local size = redis.call('HSTRLEN', h, 'request_payload')
+if size > 0 then redis.call('HINCRBY', P .. 'stats', 'waiting_bytes', size) end
 if run ~= '' then redis.call('SADD', P .. 'run:' .. run, id) end
 local early = redis.call('GET', P .. 'early:' .. key)
 if early then
@@ -298,9 +316,12 @@ class Trigger:
     expires_us: int | None
     error: str | None
     fingerprint: str | None
+    # The stored JSON text of both payloads, in bytes: what loading them costs. A trigger read
+    # without its payloads (`TriggerStore.page(payloads=False)`) has both None and this set.
+    payload_bytes: int = 0
 
     @classmethod
-    def from_redis(cls, raw: dict[bytes, bytes]) -> Trigger:
+    def from_redis(cls, raw: dict[bytes, bytes], *, payload_bytes: int | None = None) -> Trigger:
         d = {k.decode(): v.decode() for k, v in raw.items()}
 
         def opt(name: str) -> str | None:
@@ -316,6 +337,8 @@ class Trigger:
             requested_us=int(d["requested_us"]), received_us=int(d["received_us"]) if d.get("received_us") else None,
             expires_us=int(d["expires_us"]) if d.get("expires_us") else None, error=opt("error"),
             fingerprint=opt("fingerprint"),
+            payload_bytes=payload_bytes if payload_bytes is not None else
+            len(raw.get(b"request_payload", b"")) + len(raw.get(b"response_payload", b"")),
         )
 
     @property
@@ -350,6 +373,12 @@ class Page:
     # Pass as `before_us` for the next page; None when nothing older is left.
     next_before_us: int | None
 
+
+# Every field of a trigger's hash but its payloads (read apart, when wanted).
+_META_FIELDS = ("id", "event_key", "project_id", "source_type", "workflow_id", "workflow_run_id",
+                "workflow_step_run_id", "job_run_id", "status", "timeout_secs", "requested_us", "received_us",
+                "expires_us", "error", "fingerprint")
+_META_KEYS = tuple(name.encode() for name in _META_FIELDS)
 
 # redis-py types replies as `bytes | str` (and sorted-set ranges as members or pairs); our
 # clients never set decode_responses, so the casts below name the bytes that actually arrive.
@@ -416,6 +445,29 @@ class TriggerStore:
                 pipe.exists(P + "id:" + id)
             found = await pipe.execute()
         return next((P for P, n in zip(prefixes, found, strict=True) if n), None)
+
+    async def _load_meta(self, items: Sequence[tuple[str, bytes | str]]) -> list[Trigger]:
+        """As `_load`, without the payloads: every other field, and the payloads' sizes."""
+        if not items:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for P, id in items:
+                h = P + "id:" + _text(id)
+                pipe.hmget(h, _META_FIELDS)
+                pipe.hstrlen(h, "request_payload")
+                pipe.hstrlen(h, "response_payload")
+            replies = await pipe.execute()
+        found = []
+        for i in range(0, len(replies), 3):
+            values, request_size, response_size = replies[i:i + 3]
+            raw = {name: value for name, value in zip(_META_KEYS, values, strict=True) if value is not None}
+            if b"id" in raw:
+                found.append(Trigger.from_redis(raw, payload_bytes=int(request_size) + int(response_size)))
+        return found
+
+    async def with_payloads(self, project: str, triggers: Sequence[Trigger]) -> list[Trigger]:
+        """`triggers` read again whole, payloads included (those deleted meanwhile left out)."""
+        return await self._load([(self._keyed(project, t.event_key), t.id) for t in triggers])
 
     async def _load(self, items: Sequence[tuple[str, bytes | str]]) -> list[Trigger]:
         """The triggers of (bucket prefix, id) pairs in one pipeline, in order; missing ones left out."""
@@ -506,11 +558,23 @@ class TriggerStore:
         # Each bucket's first `limit` in byte order, so the merge's first `limit` are the project's.
         return [k.decode() for k in sorted(k for keys in replies for k in keys)[:limit]]
 
-    async def page(self, project: str, *, before_us: int | None, batch: int) -> Page:
+    async def by_keys(self, project: str, event_keys: Sequence[str]) -> list[Trigger]:
+        """The latest trigger of each key, in order, without payloads (`payload_bytes` set)."""
+        if not event_keys:
+            return []
+        prefixes = [self._keyed(project, k) for k in event_keys]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for P, k in zip(prefixes, event_keys, strict=True):
+                pipe.get(P + "key:" + k)
+            ids = cast(list[bytes | None], await pipe.execute())
+        return await self._load_meta([(P, id) for P, id in zip(prefixes, ids, strict=True) if id is not None])
+
+    async def page(self, project: str, *, before_us: int | None, batch: int, payloads: bool = True) -> Page:
         """About `batch` triggers requested strictly before `before_us`, newest first.
 
         The page ends on a whole instant: every trigger requested in the µs of its last one is
-        in it (so it may hold more than `batch`), and `next_before_us` misses none."""
+        in it (so it may hold more than `batch`), and `next_before_us` misses none. Without
+        `payloads` the triggers carry only their payloads' sizes (`with_payloads` reads them)."""
         batch = max(batch, 1)
         high = f"({before_us}" if before_us is not None else "+inf"
         prefixes = self._prefixes(project)
@@ -536,7 +600,8 @@ class TriggerStore:
             chosen, more = await self._instant(prefixes, floor), True
         else:
             return Page(triggers=[], next_before_us=None)
-        triggers = await self._load([(P, id) for _, id, P in chosen])
+        load = self._load if payloads else self._load_meta
+        triggers = await load([(P, id) for _, id, P in chosen])
         return Page(triggers=triggers, next_before_us=chosen[-1][0] if more else None)
 
     async def _instant(self, prefixes: list[str], at_us: int) -> list[_Entry]:
@@ -580,6 +645,22 @@ class TriggerStore:
             **{f"{status}_count": count for status, count in zip(STATUSES, counts, strict=True)},
             "avg_wait_duration_secs": wait_sum / received if received else 0.0,
         }
+
+    async def waiting_usage(self, project: str) -> tuple[int, int]:
+        """(waiting triggers, bytes of their request payloads) of the project: one pipeline.
+
+        The bytes are kept by the scripts in each bucket's `stats` (`waiting_bytes`), in step
+        with every move into and out of `waiting`; a trigger registered before they were kept
+        counts 0 (and never below 0 once it leaves)."""
+        prefixes = self._prefixes(project)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for P in prefixes:
+                pipe.zcard(P + "status:waiting")
+                pipe.hget(P + "stats", "waiting_bytes")
+            replies = await pipe.execute()
+        count = sum(int(n) for n in replies[0::2])
+        size = sum(max(0, int(b or 0)) for b in replies[1::2])
+        return count, size
 
     async def purge(self, project: str, *, older_than_us: int, dry_run: bool) -> int:
         """Delete (or with `dry_run` count) terminal triggers whose status began at or before

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from redis.exceptions import ResponseError as RedisResponseError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -39,6 +40,13 @@ from signalway.gateway.settings import GatewaySettings
 from signalway.gateway.sse import EventStreams, StreamSendMiddleware
 from signalway.gateway.streams import StreamLimiter, StreamSlotsMiddleware
 from signalway.gateway.telemetry import GatewayTelemetry
+from signalway.gateway.quotas import Quotas
+from signalway.gateway.routes import durable, events, resume, runs, system, tokens, updates
+from signalway.gateway.settings import GatewaySettings
+from signalway.gateway.sse import EventStreams, StreamSendMiddleware
+from signalway.gateway.streams import StreamLimiter, StreamSlotsMiddleware
+from signalway.gateway.telemetry import GatewayTelemetry
+from signalway import tracing
 from signalway.resume import ResumeStore
 from signalway.temporal import connect
 from signalway.triggers import TriggerStore, check_layout_at_start
@@ -63,6 +71,14 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             problem = OutcomeUnknown("Redis did not answer in time: the request may have acted. Retry with the "
                                      "same Idempotency-Key to act at most once.")
         return await problem_handler(request, problem)
+
+    async def redis_refused(request: Request, exc: Exception) -> Response:
+        # Redis answered with an error (a key of another type than expected, out of memory
+        # under `maxmemory`, a script error): the gateway's or the operator's fault, never the
+        # caller's, and never a 500 with a stack trace; logged for the operator.
+        log.error("Redis refused a command: %s", exc)
+        return await problem_handler(request, BackendUnavailable(
+            "Redis refused the command; retry shortly.", retry_after_seconds=settings.retry_after_seconds))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -95,7 +111,11 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         # Pings, send deadlines and the shutdown farewell of every open SSE stream (one task).
         event_streams = EventStreams(ping_seconds=settings.sse_ping_seconds, send_timeout=30)
         await event_streams.start()
-        streams = StreamLimiter(settings.max_streams_per_principal, retry_after_seconds=settings.retry_after_seconds)
+        quotas = Quotas(redis.redis, triggers, settings, metrics.registry)
+        streams = StreamLimiter(settings.max_streams_per_principal, retry_after_seconds=settings.retry_after_seconds,
+                                per_project=settings.max_streams_per_project,
+                                per_process=settings.max_streams_per_process,
+                                on_change=quotas.observe_streams, on_refused=quotas.refused)
         telemetry.streams_open.set_function(streams.total)
         services = Services(
             settings=settings,
@@ -111,6 +131,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             triggers=triggers,
             streams=streams,
             event_streams=event_streams,
+            quotas=quotas,
         )
         log.info("gateway ready: temporal=%s redis=%s", settings.temporal_address, settings.redis_url)
         try:
@@ -138,7 +159,8 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             Middleware(StreamSlotsMiddleware),
             Middleware(KeyRefreshMiddleware),
         ],
-        exception_handlers={**EXCEPTION_HANDLERS, **{failure: redis_unavailable for failure in REDIS_FAILURES}},
+        exception_handlers={**EXCEPTION_HANDLERS, **{failure: redis_unavailable for failure in REDIS_FAILURES},
+                            RedisResponseError: redis_refused},
         lifespan=lifespan,
     )
 

@@ -81,8 +81,9 @@ class Authenticator:
         self._project_claim = settings.jwt_project_claim
         self._permissions_claim = settings.jwt_permissions_claim
         self._retry_after = settings.retry_after_seconds
-        self.stream_tokens = stream_tokens.StreamTokens(stream_tokens.stream_key(settings),
-                                                        leeway_seconds=settings.jwt_leeway_seconds)
+        # No leeway for the gateway's own tokens: it signs them with its own clock, and a
+        # stream token answers 401 from its `expires_at` on (docs/auth.md).
+        self.stream_tokens = stream_tokens.StreamTokens(stream_tokens.stream_key(settings), leeway_seconds=0)
         # Looked up by digest: the table never holds the raw keys, and a dict lookup on a
         # digest leaks nothing useful about a key through timing.
         self._api_keys = {_digest(key): project for key, project in settings.api_keys.items()}
@@ -171,8 +172,9 @@ class Authenticator:
         principal, expires = self._verify_jwt(token)
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()
-        # Kept while the token is accepted: until its expiry plus the leeway.
-        self._verified[token] = (principal, expires + self._leeway)
+        # Kept while the token is accepted: until its expiry plus the leeway (a stream token:
+        # until its expiry exactly).
+        self._verified[token] = (principal, expires + (0 if principal.run_scope is not None else self._leeway))
         return principal
 
     def _verify_jwt(self, token: str) -> tuple[Principal, float]:

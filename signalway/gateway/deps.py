@@ -15,6 +15,16 @@ from signalway.gateway.settings import GatewaySettings
 from signalway.gateway.sse import EventStreams
 from signalway.gateway.streams import StreamLimiter
 from signalway.gateway.telemetry import GatewayTelemetry
+from signalway.gateway.adapters.redis import RedisService
+from signalway.gateway.adapters.temporal import TemporalService
+from signalway.gateway.adapters.updates_hub import UpdatesHub
+from signalway.gateway.auth import Authenticator, Principal
+from signalway.gateway.middleware import PROJECT, Metrics
+from signalway.gateway.quotas import Quotas
+from signalway.gateway.settings import GatewaySettings
+from signalway.gateway.sse import EventStreams
+from signalway.gateway.streams import StreamLimiter
+from signalway.gateway.telemetry import GatewayTelemetry
 from signalway.resume import ResumeStore
 from signalway.triggers import TriggerStore
 from signalway.updates import UpdateStore
@@ -34,6 +44,7 @@ class Services:
     triggers: TriggerStore
     streams: StreamLimiter
     event_streams: EventStreams
+    quotas: Quotas
 
 
 def services(request: Request) -> Services:

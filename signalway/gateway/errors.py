@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -202,6 +203,12 @@ class RateLimited(Problem):
     status, title, code = 429, "Too Many Requests", "rate_limited"
 
 
+class QuotaExceeded(Problem):
+    """A project's quota (gateway.quotas): the detail names it and its setting."""
+
+    status, title, code = 429, "Too Many Requests", "quota_exceeded"
+
+
 class InternalError(Problem):
     pass
 
@@ -238,15 +245,26 @@ def render(problem: Problem, instance: str | None) -> Response:
     if problem.retry_after_seconds is not None:
         headers["Retry-After"] = str(problem.retry_after_seconds)
     return JSONResponse(
-        problem.body(instance).model_dump(mode="json", exclude_none=True),
+        problem.body(None if instance is None else path_instance(instance)).model_dump(mode="json", exclude_none=True),
         status_code=problem.status,
         headers=headers,
         media_type=PROBLEM_CONTENT_TYPE,
     )
 
 
+# What of a path a problem repeats as is: RFC 3986's path characters, nothing that could
+# break out of a JSON string in a careless client, mark up a page or forge a log line.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def path_instance(path: str) -> str:
+    """A request path as a problem's `instance`: percent-encoded, so neither control
+    characters nor markup a client put in the path come back in an answer."""
+    return quote(path, safe=_PATH_SAFE)
+
+
 def _instance(request: Request) -> str:
-    return request.url.path
+    return request.url.path  # encoded by `render`
 
 
 async def problem_handler(request: Request, exc: Exception) -> Response:
@@ -262,7 +280,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     problem: Problem
     if exc.status_code == 404:
-        problem = RouteNotFound(f"No route matches {request.method} {request.url.path}.")
+        problem = RouteNotFound(f"No route matches {request.method} {path_instance(request.url.path)}.")
     elif exc.status_code == 405:
         allow = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
         problem = MethodNotAllowed(

@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signalway.gateway.errors import (
@@ -149,6 +149,13 @@ class RequestContextMiddleware:
                 self.in_flight -= 1
                 response_headers = MutableHeaders(scope=message)
                 response_headers.append("X-Request-ID", request_id)
+                # No answer is to be sniffed into another type (a problem echoing a client's
+                # input included), and none is cached unless it says so itself (the static
+                # docs assets do): answers carry private data and capabilities.
+                if "x-content-type-options" not in response_headers:
+                    response_headers.append("X-Content-Type-Options", "nosniff")
+                if "cache-control" not in response_headers:
+                    response_headers.append("Cache-Control", "no-store")
                 if trace_id is not None:
                     response_headers.append("X-Trace-ID", trace_id)
                 route = _route_template(scope)
@@ -355,14 +362,24 @@ def _digest(credential: bytes) -> str:
 
 
 def _credential(scope: Scope) -> str:
-    """Whose request this is, for the per-caller bound: a digest of its credential, else its address."""
-    credential = None
+    """Whose request this is, for the per-caller bound: a digest of its credential, else its address.
+
+    The credential is normalised as authentication reads it, so one caller is one caller
+    however it spells the header: the scheme in any case, any whitespace around and between
+    (`Bearer T`, `bearer  T`, `BEARER\tT ` are all `T`), and `?access_token=T` is `T` too
+    (not the whole query string, which a caller could vary at will)."""
+    credential: bytes | None = None
     for name, value in scope["headers"]:
         if name == b"authorization":
-            credential = value
+            parts = value.split()
+            if len(parts) == 2 and parts[0].lower() == b"bearer":
+                credential = parts[1]
+            else:
+                credential = b" ".join(parts)  # an API key alone, or something malformed
             break
     if credential is None and b"access_token=" in scope.get("query_string", b""):
-        credential = scope["query_string"]
+        token = QueryParams(scope["query_string"]).get("access_token")
+        credential = token.strip().encode() if token else None
     if credential:
         return _digest(credential)
     client = scope.get("client")

@@ -111,6 +111,27 @@ class GatewaySettings(CommonSettings):
     max_in_flight_per_principal: int = Field(
         64, ge=1, description="Requests one credential (or one client address, without one) may have in flight "
                               "in one gateway process; past it, 429 rate_limited.")
+    quota_update_bytes_per_project: int = Field(
+        1 << 30, ge=0,
+        description="Progress-update bytes one project may post through the API within the updates' retention "
+                    "(SIGNALWAY_UPDATES_TTL_SECONDS); past it, 429 quota_exceeded. 0: no quota.",
+    )
+    quota_waiting_triggers_per_project: int = Field(
+        10_000, ge=0, description="Waiting event triggers one project may have when it registers a job trigger "
+                                  "(429 quota_exceeded above). 0: no quota.")
+    quota_waiting_trigger_bytes_per_project: int = Field(
+        256 << 20, ge=0, description="Bytes of request_payload one project's waiting triggers may hold when it "
+                                     "registers a job trigger (429 quota_exceeded above). 0: no quota.")
+    quota_runs_per_minute_per_project: int = Field(
+        600, ge=0, description="Runs one project may start per clock minute, both APIs together (429 "
+                               "quota_exceeded above, retry when the minute turns). 0: no quota.")
+    max_trigger_payload_bytes: int = Field(
+        262_144, ge=0, description="Largest JSON of a job trigger's request_payload and of an event sent to a "
+                                   "trigger (its response_payload); 413 above. 0: only the body limit.")
+    max_streams_per_project: int = Field(
+        1000, ge=0, description="Open SSE streams of one project on one gateway process (429 above). 0: no bound.")
+    max_streams_per_process: int = Field(
+        10_000, ge=0, description="Open SSE streams on one gateway process, all projects (429 above). 0: no bound.")
     max_update_bytes: int = Field(
         65_536, ge=256, description="Largest progress update a client may post (413 above)."
     )
@@ -127,6 +148,11 @@ class GatewaySettings(CommonSettings):
     max_file_bytes: int = Field(
         524_288, ge=1, description="Largest base64 `file` variable accepted by a resume URL (decoded bytes)."
     )
+    events_page_max_bytes: int = Field(
+        1_048_576, ge=1024,
+        description="Payload bytes one answer listing triggers holds at most (GET /v1/events pages, prefix "
+                    "sends and their dry runs; at least one trigger): a page ends early, with its cursor.",
+    )
     early_event_prefixes: list[str] = Field(
         default_factory=list,
         description='Event-key prefixes whose events are held when no trigger waits yet (JSON list, e.g. ["order:"]).',
@@ -140,6 +166,16 @@ class GatewaySettings(CommonSettings):
     )
     max_header_bytes: int = Field(
         32_768, ge=1024, description="Largest total size of a request's headers (431 above)."
+    )
+    max_request_line_bytes: int = Field(
+        32_768, ge=256, le=1_048_576,
+        description="Largest request target (path and query) accepted, counted while it is read (414 above); "
+                    "no request head larger than this plus twice SIGNALWAY_MAX_HEADER_BYTES is ever buffered.",
+    )
+    header_timeout_seconds: float = Field(
+        10, gt=0, le=3600,
+        description="A connection must finish each request's head (request line and headers) within this "
+                    "many seconds of its start or of the previous response, else it is closed (408).",
     )
     temporal_ui_url: str | None = Field(
         None, pattern=r"^https?://", max_length=2048,

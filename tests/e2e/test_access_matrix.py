@@ -324,3 +324,111 @@ async def test_lists_show_a_private_run_only_to_its_owner_and_superadmins(
 async def _contains(listing: Awaitable[set[str]], runs: Runs) -> bool:
     seen = await listing
     return runs.conversation[1] in seen and runs.order[1] in seen
+
+
+# -- Idempotency-Key: a key belongs to the caller who sent it ---------------------------------------
+
+# Every operation that takes an Idempotency-Key, with what it needs: the run it acts on is a
+# fresh private run of the owner's (None: it starts a run itself), and the request.
+KeyedCall = Callable[[tuple[str, str], str], tuple[str, str, dict[str, Any]]]
+KEYED: dict[str, tuple[str | None, dict[str, Any], KeyedCall]] = {
+    "executeWorkflow": (None, {}, lambda run, order: (
+        "POST", f"{WORKFLOWS}/execute/ConversationWorkflow", {"json": {"vars": {}, "visibility": "private"}})),
+    "createDurableWorkflow": (None, {}, lambda run, order: (
+        "POST", DURABLE, {"json": {"workflow_type": "ConversationWorkflow", "input": {}}})),
+    "signalRun": ("ConversationWorkflow", {}, lambda run, order: (
+        "POST", run_path(*run) + "/signal/UserInput", {"json": {"message": "keyed"}})),
+    "sendDurableSignal": ("ConversationWorkflow", {}, lambda run, order: (
+        "POST", f"{DURABLE}/{run[0]}/signal", {"json": {"signal_type": "UserInput", "payload": {"message": "k"}}})),
+    "updateRun": ("ApprovalWorkflow", {"subject": "keyed", "timeout_secs": 600}, lambda run, order: (
+        "POST", run_path(*run) + "/update/extend_deadline", {"json": {"seconds": 60}})),
+    "postRunUpdate": ("ConversationWorkflow", {}, lambda run, order: (
+        "POST", f"{WORKFLOWS}/runs/{run[1]}/updates", {"json": {"message": "keyed progress"}})),
+    "sendEvent": ("OrderFulfillmentWorkflow", {"timeout_secs": 600}, lambda run, order: (
+        "POST", f"/v1/events/order:{order}:paid/send", {"json": {"paid": True}})),
+    "cancelRun": ("ConversationWorkflow", {}, lambda run, order: ("POST", run_path(*run) + "/actions/cancel", {})),
+    "terminateRun": ("ConversationWorkflow", {}, lambda run, order: (
+        "POST", run_path(*run) + "/actions/terminate", {})),
+    "cancelDurableWorkflow": ("ConversationWorkflow", {}, lambda run, order: (
+        "POST", f"{DURABLE}/{run[0]}/cancel", {})),
+}
+
+
+def test_every_keyed_operation_is_in_the_key_matrix() -> None:
+    keyed = {name for name, route in OPERATIONS.items()
+             if any(p.name == "Idempotency-Key" for p in route.operation.params)}
+    assert keyed == set(KEYED), sorted(keyed ^ set(KEYED))
+
+
+def _started_ids(body: Any) -> set[str]:
+    """The workflow and run ids a start answered with (either surface's shape)."""
+    items = body if isinstance(body, list) else [body]
+    return {str(v) for item in items for k, v in item.items() if k in ("workflow_id", "run_id", "id") and v}
+
+
+@pytest.mark.parametrize("operation_id", list(KEYED))
+async def test_an_idempotency_key_belongs_to_its_caller(operation_id: str, gateway: Gateway,
+                                                        principals: dict[str, Principal]) -> None:
+    """Same caller: the first answer again. Another caller of the project, or of another
+    project, replaying the key: a fresh request of their own (404 on the owner's private
+    run, a run of their own for a start), and the owner's run stays the owner's."""
+    workflow_type, vars, build = KEYED[operation_id]
+    owner, others = principals["owner"], [principals["other user"], principals["other project"]]
+    key = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        run, order = ("", ""), f"k-{uuid.uuid4()}"
+        if workflow_type is not None:
+            if workflow_type == "OrderFulfillmentWorkflow":
+                vars = {**vars, "order_id": order}
+            run = await execute(http, workflow_type, vars, visibility="private", headers=owner.headers)
+            if workflow_type == "OrderFulfillmentWorkflow":
+                await eventually(lambda: _status_is(http, f"/v1/events/order:{order}:paid", owner, 200),
+                                 what="the paid trigger")
+        method, path, kwargs = build(run, order)
+        first = await http.request(method, path, headers={**owner.headers, **key}, **kwargs)
+        assert first.status_code < 300, first.text
+        again = await http.request(method, path, headers={**owner.headers, **key}, **kwargs)
+        assert _same_answer(operation_id, first, again), again.text
+        mine = _started_ids(first.json()) if workflow_type is None else set()
+        for who in others:
+            replay = await http.request(method, path, headers={**who.headers, **key}, **kwargs)
+            context = f"{operation_id} replayed by {who.name}: {replay.status_code} {replay.text}"
+            if workflow_type is None:
+                # A start of their own: none of the owner's ids.
+                assert replay.status_code < 300, context
+                assert not (_started_ids(replay.json()) & mine), context
+            else:
+                _assert_not_found(replay, context)  # the 404 of a run they may not see, nothing stored
+        # The owner's answer and run are still the owner's: the replays recorded no other starter.
+        last = await http.request(method, path, headers={**owner.headers, **key}, **kwargs)
+        assert _same_answer(operation_id, first, last), last.text
+        if operation_id == "createDurableWorkflow":
+            wid = first.json()["id"]
+            assert (await http.get(f"{DURABLE}/{wid}", headers=owner.headers)).status_code == 200
+            await http.post(f"{DURABLE}/{wid}/cancel", headers=owner.headers)
+        elif workflow_type is None:
+            [started] = first.json()
+            wid, rid = started["workflow_id"], started["run_id"]
+            assert (await http.get(run_path(wid, rid), headers=owner.headers)).status_code == 200
+            if operation_id == "executeWorkflow":  # a private run: nobody else may post into it
+                for who in others:
+                    posted = await http.post(f"{WORKFLOWS}/runs/{rid}/updates", json={"message": "x"},
+                                             headers=who.headers)
+                    _assert_not_found(posted, f"{who.name} posting into the owner's run")
+            await http.post(run_path(wid, rid) + "/actions/terminate", headers=owner.headers)
+        elif operation_id not in ("cancelRun", "terminateRun", "cancelDurableWorkflow"):
+            await http.post(run_path(*run) + "/actions/terminate", headers=owner.headers)
+
+
+def _same_answer(operation_id: str, first: httpx.Response, again: httpx.Response) -> bool:
+    """A replay's answer is the first one's: the durable surface re-reads the workflow (its status
+    may have moved on, and a replayed create is 200 rather than 201), so there the id decides."""
+    if again.status_code >= 300:
+        return False
+    if operation_id in ("createDurableWorkflow", "cancelDurableWorkflow"):
+        return bool(again.json()["id"] == first.json()["id"])
+    return bool(again.status_code == first.status_code and again.json() == first.json())
+
+
+async def _status_is(http: httpx.AsyncClient, path: str, who: Principal, status: int) -> bool:
+    return (await http.get(path, headers=who.headers)).status_code == status

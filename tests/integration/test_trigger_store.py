@@ -173,7 +173,12 @@ def _tag(key: str) -> str:
 
 @pytest.mark.parametrize("name", ["plain", "we{ird", "we}ird", "}", "{}", "a%7Db", "%"])
 def test_each_bucket_has_a_hash_tag_of_its_own(name: str) -> None:
-    assert prefix(name) == f"signalway:trg:{{{name}}}:"  # one bucket: the names from before buckets
+    if "}" not in name:
+        assert prefix(name) == f"signalway:trg:{{{name}}}:"  # one bucket: the names from before buckets
+    # One bucket: no project's keys spell another's (a `}` in a name once ended the tag early).
+    ones = {other: prefix(other) for other in ("plain", "we{ird", "we}ird", "}", "{}", "a%7Db", "%", "we%7Dird")}
+    assert all(not a.startswith(b) for x, a in ones.items() for y, b in ones.items() if x != y)
+    assert _tag(prefix(name) + "all") == _tag(prefix(name) + "key:k}{")
     tags = [_tag(prefix(name, b) + "all") for b in range(16)]
     assert len(set(tags)) == 16 and all(t.startswith(f"{b}/") for b, t in enumerate(tags))
     assert len({key_slot((prefix(name, 3) + suffix).encode()) for suffix in ("all", "id:x", "key:k}{")}) == 1
@@ -188,7 +193,7 @@ async def test_keys_are_named_as_before_with_one_bucket_and_by_bucket_with_more(
     id, _ = await register(TriggerStore(redis), p, "k:one")
     assert {k async for k in redis.scan_iter(match=f"signalway:trg:*{p}*")} == {
         (prefix(p) + suffix).encode()
-        for suffix in ("id:" + id, "key:k:one", "all", "status:waiting", "waiting-keys", "run:run")}
+        for suffix in ("id:" + id, "key:k:one", "all", "status:waiting", "waiting-keys", "run:run", "stats")}
     q = project()
     await register(TriggerStore(redis, shards=8), q, "k:one")
     bucket = bucket_of("k:one", 8)
@@ -428,3 +433,20 @@ async def test_a_workflow_waiting_on_a_reserved_key_fails_before_scheduling_anyt
     assert isinstance(InvalidEventKey("x"), ApplicationError)
     events = [e.event_type async for e in handle.fetch_history_events()]
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in events
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+async def test_waiting_usage_follows_every_move_in_and_out_of_waiting(redis: aioredis.Redis, shards: int) -> None:
+    store, p = TriggerStore(redis, shards=shards), project()
+    size = len(json.dumps({"key": "k:1"}))  # each trigger's request_payload, as `register` stores it
+    ids = {key: (await register(store, p, key))[0] for key in ("k:1", "k:2", "k:3")}
+    assert await store.waiting_usage(p) == (3, 3 * size)
+    outcome, id, _, _ = await store.send(p, "k:1", '{"ok":1}', "fp")
+    assert outcome == "received-now" and await store.waiting_usage(p) == (2, 2 * size)
+    await store.unsend(p, id, "fp", event_key="k:1")
+    assert await store.waiting_usage(p) == (3, 3 * size)
+    assert await store.settle(p, ids["k:2"], "canceled", event_key="k:2") == "ok"
+    assert await store.settle(p, ids["k:3"], "timed_out", event_key="k:3") == "ok"
+    assert await store.waiting_usage(p) == (1, size)
+    await register(store, p, "k:2")  # a new wait on a settled key
+    assert await store.waiting_usage(p) == (2, 2 * size)

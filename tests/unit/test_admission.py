@@ -108,3 +108,20 @@ async def test_a_handler_that_swallows_the_deadline_still_gets_its_timeout_answe
     assert response.status_code == 200
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0
+
+
+def test_the_per_caller_key_is_the_normalised_credential() -> None:
+    from signalway.gateway.middleware import _credential
+
+    def key(headers: list[tuple[bytes, bytes]], query: bytes = b"") -> str:
+        return _credential({"type": "http", "headers": headers, "query_string": query, "client": ("10.0.0.1", 1)})
+
+    token = b"eyJhbGciOiJIUzI1NiJ9.e30.sig"
+    spellings = [b"Bearer " + token, b"bearer " + token, b"BEARER " + token, b"Bearer  " + token,
+                 b" Bearer " + token + b" ", b"Bearer\t" + token]
+    keys = {key([(b"authorization", s)]) for s in spellings}
+    keys.add(key([], b"access_token=" + token + b"&since=1"))
+    keys.add(key([], b"since=2&access_token=" + token))
+    assert len(keys) == 1
+    assert key([(b"authorization", b"Bearer other")]) not in keys
+    assert key([]) == "addr:10.0.0.1"

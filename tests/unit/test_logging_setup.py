@@ -111,3 +111,40 @@ def test_text_names_the_request_and_its_trace() -> None:
     finally:
         request_scope_var.reset(token)
     assert sink.format(record).endswith(f" INFO x [req-1 trace={'ab' * 16}] hello")
+
+
+FORGED = ("GET /nope\n2026-12-07 14:30:00,000 INFO signalway.access [-] POST /api/v1/FORGED 200 1.0ms"
+          "\r\x1b[2K\x85\u2028\u2029\x7f")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_control_characters_a_client_sent_cannot_start_a_line(log_format: str) -> None:
+    out = io.StringIO()
+    sink = handler(log_format)  # type: ignore[arg-type]
+    assert isinstance(sink, logging.StreamHandler)
+    sink.setStream(out)
+    logger = logging.getLogger(f"tests.forged.{log_format}")
+    logger.addHandler(sink)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("%s %s %d", "GET", FORGED, 404)
+        try:
+            raise ValueError(FORGED)
+        except ValueError:
+            logger.exception("failed on %s", FORGED)
+    finally:
+        logger.removeHandler(sink)
+    text = out.getvalue()
+    assert not any(c in text for c in "\r\x1b\x85\u2028\u2029\x7f"), repr(text)
+    lines = text.splitlines()  # splits on every line boundary Python knows, \x85 and \u2028 included
+    assert not any(line.startswith("2026-12-07 14:30:00,000") for line in lines), lines
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]
+        assert len(records) == 2
+        assert records[0]["message"] == f"GET {FORGED} 404"  # the value itself, escaped only on the wire
+        assert FORGED in records[1]["exception"]
+    else:
+        # The record's line, and a traceback whose every line is indented under it.
+        assert lines[0].endswith("FORGED 200 1.0ms\\r\\x1b[2K\\x85\\u2028\\u2029\\x7f 404"), lines[0]
+        assert all(line.startswith("    ") for line in lines[2:]), lines

@@ -100,3 +100,22 @@ def test_without_any_shared_secret_the_key_is_per_process() -> None:
     assert first.authenticate(f"Bearer {token}", allow_api_key=False, allow_stream_token=True).run_scope == RUN
     with pytest.raises(Unauthorized):
         keyed_by_the_identity_provider().authenticate(f"Bearer {token}", allow_api_key=False, allow_stream_token=True)
+
+
+def test_a_stream_token_expires_exactly_whatever_the_identity_providers_leeway() -> None:
+    # The gateway signs these itself: no clock skew to allow for, and docs/auth.md promises a
+    # 401 once `expires_at` has passed.
+    auth = authenticator(jwt_leeway_seconds=30)
+    token, _ = issued(auth, ttl=-1)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.authenticate(f"Bearer {token}", allow_api_key=False, allow_stream_token=True)
+
+
+def test_a_verified_stream_token_is_not_kept_past_its_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = authenticator(jwt_leeway_seconds=30)
+    token, expires_at = issued(auth, ttl=5)
+    auth.authenticate(f"Bearer {token}", allow_api_key=False, allow_stream_token=True)  # verified and cached
+    later = expires_at + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.authenticate(f"Bearer {token}", allow_api_key=False, allow_stream_token=True)

@@ -112,7 +112,7 @@ ROUTES = [
     ApiRoute(BASE, create_workflow, method="POST", operation=Operation(
         "createDurableWorkflow", "Start a durable workflow", _TAGS, body=CreateDurableWorkflow,
         responses={201: DurableWorkflow, 200: DurableWorkflow}, params=(IDEMPOTENCY_KEY,),
-        errors=(400, 401, 409, 413, 422, 503))),
+        errors=(400, 401, 409, 413, 422, 429, 503))),
     ApiRoute(BASE, list_workflows, method="GET", operation=Operation(
         "listDurableWorkflows", "List durable workflows", _TAGS, responses={200: DurableWorkflowList},
         params=(*_page_params(20, 200),

@@ -74,6 +74,8 @@ class PrefixResult(BaseModel):
     triggers: list[TriggerOut]
     dry_run: bool = False
     would_resolve: int | None = None
+    truncated: bool = Field(False, description="Some triggers were left out of `triggers` to keep the answer within "
+                                               "the gateway's bound on payload bytes per answer; the counts are whole.")
 
 
 class PurgeBody(BaseModel):
@@ -208,12 +210,12 @@ async def send_prefix(request: Request) -> Response:
     dry_run = bool_param(request, "dry_run", False)
     payload = await read_json(request, required=False)
     if dry_run:
-        waiting = await events.waiting_with_prefix(svc, who, key_prefix)
-        return JSONResponse(PrefixResult(resolved=0, dry_run=True, would_resolve=len(waiting),
+        count, waiting = await events.waiting_with_prefix(svc, who, key_prefix)
+        return JSONResponse(PrefixResult(resolved=0, dry_run=True, would_resolve=count, truncated=len(waiting) < count,
                                          triggers=[TriggerOut(**t.as_api()) for t in waiting]).model_dump(mode="json"))
-    resolved, settled = await events.send_prefix(svc, who, key_prefix, payload)
-    return JSONResponse(PrefixResult(resolved=resolved, triggers=[TriggerOut(**t) for t in settled])
-                        .model_dump(mode="json"))
+    resolved, settled, truncated = await events.send_prefix(svc, who, key_prefix, payload)
+    return JSONResponse(PrefixResult(resolved=resolved, triggers=[TriggerOut(**t) for t in settled],
+                                     truncated=truncated).model_dump(mode="json"))
 
 
 async def stream_trigger(request: Request) -> Response:
@@ -264,7 +266,7 @@ ROUTES = [
                 Param("cursor", "query", {"type": "string", "format": "date-time"})), errors=(400, 401, 503))),
     ApiRoute(BASE, register_job_trigger, method="POST", operation=Operation(
         "registerJobTrigger", "Register a trigger for a job (not a workflow)", _TAGS, body=RegisterJobTrigger,
-        responses={201: TriggerOut}, errors=(400, 401, 409, 422, 503))),
+        responses={201: TriggerOut}, errors=(400, 401, 409, 413, 422, 429, 503))),
     ApiRoute(BASE + "/stats", stats, method="GET", operation=Operation(
         "eventTriggerStats", "Counts per status and the average wait", _TAGS, responses={200: TriggerStats},
         errors=(401, 503))),
@@ -276,7 +278,7 @@ ROUTES = [
         body_required=False, responses={200: PrefixResult},
         params=(Param("prefix", "path", {"type": "string", "maxLength": MAX_PREFIX}, required=True),
                 Param("dry_run", "query", {"type": "boolean", "default": False}, "List what would be resolved.")),
-        errors=_E)),
+        errors=(*_E, 413))),
     ApiRoute(BASE + "/{eventKey}", get_trigger, method="GET", operation=Operation(
         "getEventTrigger", "Get an event trigger", _TAGS, responses={200: TriggerOut}, params=(_KEY,), errors=_E)),
     ApiRoute(BASE + "/{eventKey}", cancel_trigger, method="DELETE", operation=Operation(

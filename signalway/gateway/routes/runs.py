@@ -176,7 +176,7 @@ def _name(name: str) -> Param:
 ROUTES = [
     ApiRoute(RUNS_BASE + "/execute/{workflow_type}", execute, method="POST", operation=Operation(
         "executeWorkflow", "Start a workflow run", _TAGS, schemes=_BEARER, body=ExecuteWorkflow, body_required=False,
-        responses={200: StartedRuns}, errors=(400, 401, 409, 413, 422, 503),
+        responses={200: StartedRuns}, errors=(400, 401, 409, 413, 422, 429, 503),
         params=(Param("workflow_type", "path", {"type": "string"}, "Registered workflow type.", required=True),
                 IDEMPOTENCY_KEY, API_VERSION))),
     ApiRoute(RUNS_BASE + "/runs", list_runs, method="POST", operation=Operation(

@@ -164,5 +164,5 @@ ROUTES = [
     ApiRoute(RUNS_BASE + "/runs/{run_id}/updates", post_update, method="POST", operation=Operation(
         "postRunUpdate", "Publish a progress update", _TAGS, schemes=_BEARER, body=PostUpdateAnyWire,
         body_required=False, responses={201: Posted}, params=(RUN_ID, IDEMPOTENCY_KEY, API_VERSION),
-        errors=(400, 401, 404, 409, 413, 422, 503))),
+        errors=(400, 401, 404, 409, 413, 422, 429, 503))),
 ]

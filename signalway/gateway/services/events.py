@@ -67,13 +67,26 @@ async def page(svc: Services, who: Principal, *, status: str | None, source_type
                limit: int, before_us: int | None) -> tuple[list[Trigger], bool]:
     """Newest first, filtered in a bounded scan of the project's time index; (page, has_more).
 
+    A page is bounded by count (`limit`) and by the bytes of its payloads
+    (`SIGNALWAY_EVENTS_PAGE_MAX_BYTES`; at least one trigger): the scan reads triggers without
+    their payloads, and only the page's are then read whole, so the gateway never holds more
+    than one page's payloads, however large the project's triggers are.
+
     The next page starts strictly before the last item's time (the cursor), so a page does
     not end inside an instant whose other triggers would not fit: it ends before that
     instant, unless the instant is all of the page."""
+    found, has_more = await _page_of_meta(svc, who, status=status, source_type=source_type, run_id=run_id,
+                                          limit=limit, before_us=before_us)
+    return await svc.triggers.with_payloads(who.project, found), has_more
+
+
+async def _page_of_meta(svc: Services, who: Principal, *, status: str | None, source_type: str | None,
+                        run_id: str | None, limit: int, before_us: int | None) -> tuple[list[Trigger], bool]:
     found: list[Trigger] = []
+    size, budget = 0, svc.settings.events_page_max_bytes
     scanned = 0
     while scanned < _LIST_SCAN_LIMIT:
-        batch = await svc.triggers.page(who.project, before_us=before_us, batch=200)
+        batch = await svc.triggers.page(who.project, before_us=before_us, batch=200, payloads=False)
         scanned += len(batch.triggers)
         for trigger in batch.triggers:
             if (status and trigger.as_api()["status"] != status) or (source_type and trigger.source_type != source_type) \
@@ -81,10 +94,11 @@ async def page(svc: Services, who: Principal, *, status: str | None, source_type
                 continue
             if await visible(svc, who, trigger) is None:
                 continue
-            if len(found) == limit:
+            if len(found) == limit or (found and size + trigger.payload_bytes > budget):
                 whole = [t for t in found if t.requested_us != trigger.requested_us]
                 return whole or found, True
             found.append(trigger)
+            size += trigger.payload_bytes
         if batch.next_before_us is None:
             break
         before_us = batch.next_before_us
@@ -100,6 +114,9 @@ def check_key(key: str) -> None:
 async def register_job(svc: Services, who: Principal, *, event_key: str, job_run_id: str, timeout_secs: float,
                        request_payload: Any) -> Trigger:
     check_key(event_key)
+    size = len(json.dumps(request_payload)) if request_payload is not None else 0
+    svc.quotas.payload_bound("request_payload", size)
+    await svc.quotas.register_trigger(who.project, size)
     requested = now_us()
     registered = await svc.triggers.register(
         project=who.project, id=str(uuid.uuid4()), event_key=event_key, source_type="job_run",
@@ -159,6 +176,7 @@ async def send(svc: Services, who: Principal, key: str, payload: Any, *,
                idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
     """Send an event: (200, the trigger) or, for an early-event prefix, (202, the held event)."""
     text = json.dumps(payload, separators=(",", ":"))
+    svc.quotas.payload_bound("event payload (its response_payload)", len(text))
 
     async def act(_: str | None) -> dict[str, Any]:
         trigger = await _send_one(svc, who, key, payload, text)
@@ -171,34 +189,76 @@ async def send(svc: Services, who: Principal, key: str, payload: Any, *,
         return {"status": 202, "body": {"event_key": key, "status": "held", "payload": payload,
                                         "expires_at": iso_us(expires)}}
 
-    answer = await acting_once(svc, project=who.project, scope=f"event-send:{key}", key=idempotency_key,
-                               request_fingerprint=lambda: fingerprint(key, payload), action=act)
+    async def authorize(stored: dict[str, Any]) -> None:
+        # The access decision of a fresh send: the trigger's run, when it still has one.
+        if stored.get("status") == 200:
+            current = await svc.triggers.get(who.project, stored["body"]["id"], event_key=key)
+            if current is not None and await visible(svc, who, current) is None:
+                raise missing(key)
+
+    answer = await acting_once(svc, who=who, scope=f"event-send:{key}", key=idempotency_key,
+                               request_fingerprint=lambda: fingerprint(key, payload), action=act,
+                               authorize=authorize)
     return answer["status"], answer["body"]
 
 
-async def waiting_with_prefix(svc: Services, who: Principal, key_prefix: str) -> list[Trigger]:
+async def waiting_with_prefix(svc: Services, who: Principal, key_prefix: str) -> tuple[int, list[Trigger]]:
+    """(how many waiting triggers the caller may see match the prefix, the first of them, whole,
+    as many as fit `SIGNALWAY_EVENTS_PAGE_MAX_BYTES` of payloads: at least one)."""
     keys = await svc.triggers.waiting_keys(who.project, key_prefix)
-    found = [await visible(svc, who, await svc.triggers.by_key(who.project, k)) for k in keys]
-    return [t for t in found if t is not None]
+    count, size, full = 0, 0, False
+    listed: list[Trigger] = []
+    for start in range(0, len(keys), 200):  # read without payloads, 200 keys a round trip
+        for trigger in await svc.triggers.by_keys(who.project, keys[start:start + 200]):
+            if await visible(svc, who, trigger) is None:
+                continue
+            count += 1
+            if not full and (not listed or size + trigger.payload_bytes <= svc.settings.events_page_max_bytes):
+                listed.append(trigger)
+                size += trigger.payload_bytes
+            else:
+                full = True  # the listed ones stay the first ones
+    return count, await svc.triggers.with_payloads(who.project, listed)
 
 
-async def send_prefix(svc: Services, who: Principal, key_prefix: str, payload: Any) -> tuple[int, list[dict[str, Any]]]:
-    """Resolve every waiting trigger the caller may see whose key starts with the prefix."""
+async def send_prefix(svc: Services, who: Principal, key_prefix: str,
+                      payload: Any) -> tuple[int, list[dict[str, Any]], bool]:
+    """Resolve every waiting trigger the caller may see whose key starts with the prefix:
+    (how many were resolved, the triggers, whether some were left out of the answer).
+
+    The answer lists triggers up to `SIGNALWAY_EVENTS_PAGE_MAX_BYTES` of payloads (at least
+    one): a send to thousands of large triggers does not hold all of them at once."""
     text = json.dumps(payload, separators=(",", ":"))
+    svc.quotas.payload_bound("event payload (its response_payload)", len(text))
     limit = asyncio.Semaphore(_PREFIX_CONCURRENCY)
+    budget = svc.settings.events_page_max_bytes
+    kept: list[dict[str, Any]] = []
+    size, left_out = 0, False
 
-    async def one(key: str) -> tuple[bool, dict[str, Any] | None]:
+    def keep(trigger: Trigger, extra: dict[str, Any]) -> None:
+        nonlocal size, left_out
+        if kept and size + trigger.payload_bytes > budget:
+            left_out = True
+            return
+        kept.append({**trigger.as_api(), **extra})
+        size += trigger.payload_bytes
+
+    async def one(key: str) -> bool:
         async with limit:
             try:
                 trigger = await _send_one(svc, who, key, payload, text)
             except Problem as exc:
                 current = await svc.triggers.by_key(who.project, key)
-                return False, ({**current.as_api(), "error": exc.detail} if current else None)
-            return (True, trigger.as_api()) if trigger is not None else (False, None)
+                if current is not None:
+                    keep(current, {"error": exc.detail})
+                return False
+            if trigger is not None:
+                keep(trigger, {})
+            return trigger is not None
 
     keys = await svc.triggers.waiting_keys(who.project, key_prefix)
     results = await asyncio.gather(*[one(k) for k in keys])
-    return sum(1 for ok, _ in results if ok), [t for _, t in results if t is not None]
+    return sum(results), kept, left_out
 
 
 async def cancel(svc: Services, who: Principal, key: str) -> Trigger:

@@ -118,7 +118,8 @@ async def signal(svc: Services, who: Principal, workflow_id: str, run_id: str | 
         except WorkflowClosed:
             raise links.closed(f"Workflow {workflow_id}") from None
 
-    return await acting_once(svc, project=who.project, scope=scope, key=key, action=send,
+    return await acting_once(svc, who=who, scope=scope, key=key, action=send,
+                             authorize=lambda _: _latest(svc, who, workflow_id, run_id),
                              request_fingerprint=lambda: fingerprint(workflow_id, run_id, name, payload))
 
 
@@ -139,7 +140,8 @@ async def update(svc: Services, who: Principal, workflow_id: str, run_id: str, n
         args = handler_args(svc, run.facts.workflow_type, "updates", name, payload, what="update payload")
         return await svc.temporal.update(workflow_id, run_id, name, args, update_id=update_id)
 
-    return await acting_once(svc, project=who.project, scope="update", key=key, action=run_update,
+    return await acting_once(svc, who=who, scope="update", key=key, action=run_update,
+                             authorize=lambda _: access.describe(svc, who, workflow_id, run_id),
                              request_fingerprint=lambda: fingerprint(workflow_id, run_id, name, payload))
 
 
@@ -166,5 +168,6 @@ async def stop(svc: Services, who: Principal, workflow_id: str, run_id: str | No
             raise links.closed(f"Workflow {workflow_id}") from None
         return desc.run_id
 
-    return await acting_once(svc, project=who.project, scope=verb, key=key, action=act,
+    return await acting_once(svc, who=who, scope=verb, key=key, action=act,
+                             authorize=lambda _: access.describe(svc, who, workflow_id, run_id),
                              request_fingerprint=lambda: fingerprint(workflow_id, run_id, reason))

@@ -29,6 +29,10 @@ from signalway.gateway.errors import (
     WebhookUrlNotAllowed,
 )
 from signalway.gateway.services.idempotency import derived_id, fingerprint
+from signalway.gateway.routing import validate
+from signalway.gateway.services import access
+from signalway.gateway.services.idempotency import derived_id, fingerprint
+from signalway import search_attributes as sa
 from signalway.webhook_targets import WebhookTargetRefused, resolve_target
 
 # Memo keys: the fingerprint of the request that started a run (an Idempotency-Key retry
@@ -131,19 +135,23 @@ async def start_run(svc: Services, who: Principal, start: StartRequest, *, key: 
     entry = svc.settings.workflows.get(start.workflow_type)
     await check_webhooks(svc, arg)
     request_hash = fingerprint(start.workflow_type, request)
-    workflow_id = derived_id(who.project, f"start:{start.api}", key) if key else str(uuid.uuid4())
+    workflow_id = derived_id(who, f"start:{start.api}", key) if key else str(uuid.uuid4())
     memo: dict[str, Any] = {MEMO_REQUEST_HASH: request_hash, **(start.memo or {})}
     if start.api == "durable" and len(json.dumps(start.input)) <= MEMO_INPUT_MAX_BYTES:
         memo[MEMO_INPUT] = start.input
+    await svc.quotas.start_run(who.project)
     run_id = await svc.temporal.start(start.workflow_type, arg, workflow_id=workflow_id,
                                       task_queue=entry.task_queue if entry is not None else None,
                                       search_attributes=_search_attributes(svc, who, start), memo=memo)
     created = run_id is not None
     if run_id is None:
-        desc = await svc.temporal.describe(workflow_id)
+        # The caller's own key's run (the id is derived from project, caller and key). Its
+        # recorded facts stand as recorded: a replay never rewrites starter or visibility.
+        desc = await access.describe(svc, who, workflow_id)
         if (await svc.temporal.memo(desc)).get(MEMO_REQUEST_HASH) != request_hash:
             raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.")
-        run_id = desc.run_id
+        await index_run(svc, desc.run_id, workflow_id, svc.temporal.facts_of(desc))
+        return Started(workflow_id, desc.run_id, False)
     facts = RunFacts(workflow_type=start.workflow_type, project=who.project, visibility=start.visibility,
                      initiated_by=who.initiated_by)
     await index_run(svc, run_id, workflow_id, facts)

@@ -39,12 +39,15 @@ async def publish(svc: Services, who: Principal, run_id: str, *, type: str, mess
     await access.locate(svc, who, run_id)
 
     async def store(derived: str | None) -> int:
+        # Counted against the project's quota before anything is stored (an upper bound: a
+        # retry whose first attempt stored is counted twice).
+        await svc.quotas.add_update_bytes(who.project, len(orjson.dumps([type, message, details, workstream_id])))
         # The derived id is also the store's publish key: a retry whose first attempt did
         # store (its answer lost to a timeout) stores nothing more.
         return await svc.updates.publish(run_id, type=type, message=message, details=details,
                                          workstream_id=workstream_id, key=derived and f"request:{derived}")
 
-    await acting_once(svc, project=who.project, scope=f"post-update:{run_id}", key=key, action=store,
+    await acting_once(svc, who=who, scope=f"post-update:{run_id}", key=key, action=store,
                       request_fingerprint=lambda: fingerprint(run_id, type, message, details, workstream_id))
 
 
