@@ -80,9 +80,8 @@ def _graceful_server_class() -> type:
 
 def _prepare_gateway_process(settings: GatewaySettings) -> None:
     """What every gateway process sets up before its app is built (each of `--workers N` too)."""
-    from signalway.gateway.http_protocol import GuardedHttpToolsProtocol
-    from signalway.gateway.middleware import RequestContextFilter
     from signalway import tracing
+    from signalway.gateway.http_protocol import GuardedHttpToolsProtocol
     from signalway.gateway.middleware import RequestContextFilter
     from signalway.logging_setup import configure as configure_logging
 
@@ -153,7 +152,7 @@ def _gateway(args: argparse.Namespace) -> int:
         proxy_headers=False,
         # httptools with a guard of ours: a head timeout and the head's bytes capped while they
         # are read (uvicorn has neither; h11's max_incomplete_event_size only the second).
-        http="gateway.http_protocol:GuardedHttpToolsProtocol",
+        http="signalway.gateway.http_protocol:GuardedHttpToolsProtocol",
         timeout_graceful_shutdown=10,
     )
     try:

@@ -35,18 +35,12 @@ from signalway.gateway.middleware import (
     RequestContextMiddleware,
     RequestLimitsMiddleware,
 )
-from signalway.gateway.routes import durable, events, resume, runs, system, tokens, updates
-from signalway.gateway.settings import GatewaySettings
-from signalway.gateway.sse import EventStreams, StreamSendMiddleware
-from signalway.gateway.streams import StreamLimiter, StreamSlotsMiddleware
-from signalway.gateway.telemetry import GatewayTelemetry
 from signalway.gateway.quotas import Quotas
 from signalway.gateway.routes import durable, events, resume, runs, system, tokens, updates
 from signalway.gateway.settings import GatewaySettings
 from signalway.gateway.sse import EventStreams, StreamSendMiddleware
 from signalway.gateway.streams import StreamLimiter, StreamSlotsMiddleware
 from signalway.gateway.telemetry import GatewayTelemetry
-from signalway import tracing
 from signalway.resume import ResumeStore
 from signalway.temporal import connect
 from signalway.triggers import TriggerStore, check_layout_at_start

@@ -11,15 +11,6 @@ from signalway.gateway.adapters.temporal import TemporalService
 from signalway.gateway.adapters.updates_hub import UpdatesHub
 from signalway.gateway.auth import Authenticator, Principal
 from signalway.gateway.middleware import PROJECT, Metrics
-from signalway.gateway.settings import GatewaySettings
-from signalway.gateway.sse import EventStreams
-from signalway.gateway.streams import StreamLimiter
-from signalway.gateway.telemetry import GatewayTelemetry
-from signalway.gateway.adapters.redis import RedisService
-from signalway.gateway.adapters.temporal import TemporalService
-from signalway.gateway.adapters.updates_hub import UpdatesHub
-from signalway.gateway.auth import Authenticator, Principal
-from signalway.gateway.middleware import PROJECT, Metrics
 from signalway.gateway.quotas import Quotas
 from signalway.gateway.settings import GatewaySettings
 from signalway.gateway.sse import EventStreams

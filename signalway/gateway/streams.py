@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from signalway.gateway.errors import AllowedAction, RateLimited
 from signalway.gateway.errors import AllowedAction, QuotaExceeded, RateLimited
 
 _RELEASES = "signalway.stream_releases"

@@ -12,10 +12,6 @@ from typing import Any, cast
 import pytest
 
 from signalway.gateway.adapters.redis import RedisService
-from signalway.gateway.deps import Services
-from signalway.gateway.errors import IdempotencyConflict
-from signalway.gateway.services.idempotency import acting_once, derived_id, fingerprint
-from signalway.gateway.adapters.redis import RedisService
 from signalway.gateway.auth import Principal
 from signalway.gateway.deps import Services
 from signalway.gateway.errors import IdempotencyConflict

@@ -21,8 +21,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, TypeVar
 
-from signalway.gateway.deps import Services
-from signalway.gateway.errors import BackendUnavailable, IdempotencyConflict
 from signalway.gateway.auth import Principal
 from signalway.gateway.deps import Services
 from signalway.gateway.errors import BackendUnavailable, IdempotencyConflict

@@ -28,11 +28,8 @@ from signalway.gateway.errors import (
     Unprocessable,
     WebhookUrlNotAllowed,
 )
-from signalway.gateway.services.idempotency import derived_id, fingerprint
-from signalway.gateway.routing import validate
 from signalway.gateway.services import access
 from signalway.gateway.services.idempotency import derived_id, fingerprint
-from signalway import search_attributes as sa
 from signalway.webhook_targets import WebhookTargetRefused, resolve_target
 
 # Memo keys: the fingerprint of the request that started a run (an Idempotency-Key retry
