@@ -201,7 +201,7 @@ async def test_dev_ends_at_once_on_a_bad_value_and_names_a_misspelt_variable(tmp
         assert dev.process.wait(30) == 2, dev.output
     assert time.monotonic() - started < 30  # wide margin: it takes about a second
     errors = [line for line in dev.lines if "error" in line]
-    assert errors == ["configuration error: SIGNALWAY_WORKFLOW_TYPES: not valid JSON (Expecting value)"], dev.output
+    assert len(errors) == 1 and errors[0].startswith("configuration error: SIGNALWAY_WORKFLOW_TYPES: "), dev.output
     assert ("warning: SIGNALWAY_WEBHOOK_ALLOWED_NETWORK is not a Signalway setting and is ignored; "
             "did you mean SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS?") in dev.lines
     assert not (dev.data_dir / STATUS_FILE).exists()  # nothing was started
