@@ -323,6 +323,17 @@ def _environment(overrides: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _served_types(env: dict[str, str]) -> frozenset[str]:
+    """The workflow types the gateway's catalog serves (SIGNALWAY_WORKFLOWS, or the examples)."""
+    from signalway.gateway.settings import GatewaySettings
+
+    with _environment(env):
+        try:
+            return frozenset(GatewaySettings().workflows.names())
+        except ValueError:  # reported by _settings_problems before anything starts
+            return frozenset()
+
+
 def _settings_problems(env: dict[str, str]) -> list[str]:
     """What the gateway and the worker would say about their settings, before either starts."""
     from signalway._config_errors import settings_problems
@@ -420,7 +431,7 @@ def _run_dev(*, data_dir: Path, gateway_port: int, temporal_port: int, ui_port: 
     def all_up() -> None:
         _banner(url, ui_port, temporal_port, _without_password(env["SIGNALWAY_REDIS_URL"]), dev_token(secret),
                 api_key, data_dir, env["SIGNALWAY_WEBHOOK_SECRET"],
-                os.environ.get("SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS", ""))
+                os.environ.get("SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS", ""), served=_served_types(env))
 
     supervisor = Supervisor(services, status_path=data_dir / STATUS_FILE, on_all_up=all_up)
     stopping = False
@@ -501,9 +512,12 @@ def _webhook_targets(allowed: str) -> list[str]:
 
 
 def _banner(url: str, ui_port: int, temporal_port: int, redis_url: str, token: str, api_key: str,
-            data_dir: Path, webhook_secret: str = "", allowed_networks: str = "") -> None:
+            data_dir: Path, webhook_secret: str = "", allowed_networks: str = "",
+            served: frozenset[str] = frozenset({"ApprovalWorkflow", "ConversationWorkflow"})) -> None:
     """What `signalway dev` prints once everything is up; no line of it is wider than 100
-    columns but the dev token's, printed alone so that it can be copied whole."""
+    columns but the dev token's, printed alone so that it can be copied whole. The curl lines
+    use the example workflows the catalog serves (`served`); with a catalog of one's own, its
+    types are named instead."""
     # For another shell, after `eval "$(signalway env)"`: they work on whatever port this is.
     curl_start = (
         'curl -s -X POST "$SIGNALWAY_URL/api/v1/durable/workflows" \\\n'
@@ -541,11 +555,18 @@ def _banner(url: str, ui_port: int, temporal_port: int, redis_url: str, token: s
     console.print(Panel.fit(body, title="Signalway is running", border_style="green"))
     console.print(f"\nDev token (project {DEV_PROJECT!r}, user {DEV_USER!r}, valid 30 days):\n")
     console.print(token, soft_wrap=True, highlight=False, markup=False)
-    console.print("\nIn another shell, after the eval above, start a workflow:\n", soft_wrap=True)
-    console.print(curl_start, soft_wrap=True, highlight=False, markup=False)
-    console.print("\nThen approve it (use the id from the answer):\n", soft_wrap=True)
-    console.print(curl_signal, soft_wrap=True, highlight=False, markup=False)
-    console.print("\nThe workflow runs API: start a conversation, then list conversations:\n", soft_wrap=True)
-    console.print(curl_runs, soft_wrap=True, highlight=False, markup=False)
+    if "ApprovalWorkflow" in served:
+        console.print("\nIn another shell, after the eval above, start a workflow:\n", soft_wrap=True)
+        console.print(curl_start, soft_wrap=True, highlight=False, markup=False)
+        console.print("\nThen approve it (use the id from the answer):\n", soft_wrap=True)
+        console.print(curl_signal, soft_wrap=True, highlight=False, markup=False)
+    if "ConversationWorkflow" in served:
+        console.print("\nThe workflow runs API: start a conversation, then list conversations:\n", soft_wrap=True)
+        console.print(curl_runs, soft_wrap=True, highlight=False, markup=False)
+    own = sorted(served - {"ApprovalWorkflow", "ConversationWorkflow", "StandardContentIngestion",
+                           "OrderFulfillmentWorkflow"})
+    if own:
+        console.print("\nThe catalog (SIGNALWAY_WORKFLOWS) serves " + ", ".join(own)
+                      + ": docs/your-workflows.md shows how to start and signal them.", soft_wrap=True)
     console.print("\nA child that crashes is restarted; Ctrl-C stops everything; state survives in the data"
                   " directory.\n", soft_wrap=True)

@@ -148,3 +148,21 @@ def test_the_banner_says_when_the_allowed_networks_leave_this_machine_out(
     text = _banner_text(tmp_path, monkeypatch, "10.0.0.0/8")
     assert "public addresses and 10.0.0.0/8" in text
     assert "not to this machine: add 127.0.0.1/32 for a receiver here" in text
+
+
+def test_the_banner_offers_only_the_workflows_the_catalog_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(devstack, "console", Console(file=out, width=300, color_system=None))
+    devstack._banner("http://127.0.0.1:8000", 8233, 7233, "redis://127.0.0.1:6390/0", "eyJ.t", "sk_dev_k",
+                     Path(".signalway"), "whsec_s", "", served=frozenset({"Greeter", "Doorbell"}))
+    text = out.getvalue()
+    assert "ApprovalWorkflow" not in text and "ConversationWorkflow" not in text
+    assert "The catalog (SIGNALWAY_WORKFLOWS) serves Doorbell, Greeter" in text
+
+
+def test_dev_reads_the_served_types_from_the_gateways_catalog(tmp_path: Path) -> None:
+    env = {"SIGNALWAY_JWT_SECRET": "s" * 40,
+           "SIGNALWAY_WORKFLOWS": '{"Greeter": {"task_queue": "team"}, "include_examples": true}'}
+    served = devstack._served_types(env)
+    assert {"Greeter", "ApprovalWorkflow", "ConversationWorkflow"} <= served
+    assert devstack._served_types({"SIGNALWAY_JWT_SECRET": "s" * 40}) >= {"ApprovalWorkflow"}
