@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +13,14 @@ from playwright.async_api import Browser
 from signalway.localstack import ManagedProcess, free_port
 from tests.helpers.browser import chromium
 from tests.helpers.gateway import Gateway, launch_gateway, launch_worker
+from tests.helpers.installed import build_wheel
 from tests.helpers.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def signalway_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's wheel, built once for the tests that install Signalway as a team does."""
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="session")

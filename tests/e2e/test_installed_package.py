@@ -18,15 +18,15 @@ import pytest
 from signalway.devstack import dev_token
 from signalway.localstack import free_port
 from tests.helpers.http import execute, run_path, wait_run
-from tests.helpers.installed import Venv, build_wheel, installed_venv, top_level_names
+from tests.helpers.installed import Venv, installed_venv, top_level_names
 from tests.helpers.polling import eventually
 
 TEAM_PACKAGES = ("workflows", "worker", "gateway")
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_wheel(tmp_path_factory.mktemp("wheel"))
+def wheel(signalway_wheel: Path) -> Path:
+    return signalway_wheel
 
 
 @pytest.fixture(scope="module")

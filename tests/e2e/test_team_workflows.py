@@ -1,13 +1,13 @@
 """A team's own workflows behind Signalway: a package outside the repository, literally named
-`workflows`, with its own worker process on its own task queue through `SignalwayPlugin`, driven
-over both surfaces (durable and runs) and by a run the team started with its own client."""
+`workflows`, installed beside Signalway's wheel in the team's own virtual environment, with its own
+worker process on its own task queue through `SignalwayPlugin`, driven over both surfaces (durable
+and runs) and by a run the team started with its own client."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +23,7 @@ from signalway.localstack import ManagedProcess, free_port
 from signalway.workflow import search_attributes
 from tests.helpers.gateway import WEBHOOK_SECRET, Gateway, launch_gateway
 from tests.helpers.http import DURABLE, create, execute, run_path, wait_run, wait_status
+from tests.helpers.installed import Venv, installed_venv
 from tests.helpers.polling import eventually
 from tests.helpers.receiver import Receiver, serve_receiver
 from tests.helpers.stack import Stack
@@ -44,12 +45,26 @@ CATALOG = {"TeamOrder": {
 
 @pytest.fixture(scope="module")
 def team_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The team's project: its package `workflows` and its worker script, nothing of the repository."""
+    """The team's project: its package `workflows` (installed into its venv) and its worker script."""
     root = tmp_path_factory.mktemp("team-project")
     (root / "workflows").mkdir()
     shutil.copy(HERE / "team" / "team_workflows.py", root / "workflows" / "__init__.py")
-    shutil.copy(HERE / "team" / "team_worker.py", root / "team_worker.py")
+    (root / "run").mkdir()  # the worker script away from the source, so the installed package is used
+    shutil.copy(HERE / "team" / "team_worker.py", root / "run" / "team_worker.py")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "team-orders"\nversion = "1.0"\n'
+        '[build-system]\nrequires = ["setuptools>=77"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[tool.setuptools]\npackages = ["workflows"]\n')
     return root
+
+
+@pytest.fixture(scope="module")
+def team_venv(tmp_path_factory: pytest.TempPathFactory, signalway_wheel: Path, team_dir: Path) -> Venv:
+    """The team's own virtual environment: Signalway from its wheel (no `local` extra: a worker
+    needs no dev server), then the team's package `workflows` installed beside it."""
+    venv = installed_venv(tmp_path_factory.mktemp("team-venv") / "venv", signalway_wheel, extras="")
+    venv.pip_install(str(team_dir))
+    return venv
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +76,7 @@ def team_gateway(stack: Stack, rsa_key: rsa.RSAPrivateKey) -> Iterator[Gateway]:
 
 
 @pytest.fixture(scope="module")
-def team_worker(stack: Stack, team_dir: Path, team_gateway: Gateway) -> Iterator[ManagedProcess]:
+def team_worker(stack: Stack, team_dir: Path, team_venv: Venv, team_gateway: Gateway) -> Iterator[ManagedProcess]:
     env = {"TEAM_TEMPORAL_ADDRESS": stack.temporal_address, "TEAM_TASK_QUEUE": TASK_QUEUE,
            # The plugin's settings, as `signalway worker` reads them.
            "SIGNALWAY_REDIS_URL": stack.redis_url, "SIGNALWAY_PUBLIC_URL": team_gateway.url,
@@ -69,8 +84,8 @@ def team_worker(stack: Stack, team_dir: Path, team_gateway: Gateway) -> Iterator
            "SIGNALWAY_WEBHOOK_SECRET": WEBHOOK_SECRET, "SIGNALWAY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
            # Its sys.path: the team's folder (the script's), and the installed packages; not the repository.
            "PYTHONPATH": ""}
-    process = ManagedProcess("team-worker", [sys.executable, str(team_dir / "team_worker.py")], env=env,
-                             cwd=team_dir, log_path=stack.data_dir / "team-worker.log")
+    process = ManagedProcess("team-worker", [str(team_venv.python), str(team_dir / "run" / "team_worker.py")], env=env,
+                             cwd=team_dir / "run", log_path=stack.data_dir / "team-worker.log")
 
     def polling() -> str | None:
         if not process.running():
@@ -97,9 +112,11 @@ async def team_http(team_gateway: Gateway, team_worker: ManagedProcess) -> Async
         yield client
 
 
-def test_the_teams_worker_runs_its_own_workflows_package(team_worker: ManagedProcess, team_dir: Path) -> None:
+def test_the_teams_worker_runs_its_own_workflows_package(team_worker: ManagedProcess, team_venv: Venv) -> None:
     line = next(ln for ln in team_worker.log_path.read_text().splitlines() if "team worker polling" in ln)
-    assert f"workflows from {team_dir / 'workflows' / '__init__.py'}" in line
+    # Its `workflows` is the team's, installed in its own venv beside Signalway's wheel.
+    origin = line.split("workflows from ", 1)[1].split(";", 1)[0]
+    assert origin.startswith(str(team_venv.path)) and origin.endswith("site-packages/workflows/__init__.py"), line
     assert f"'{ROOT}'" not in line.split("sys.path", 1)[1]  # not the repository's `workflows`
 
 
