@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from gateway.adapters.memory import Memory
 from gateway.adapters.redis import RedisService
 from gateway.adapters.temporal import TemporalService
 from gateway.adapters.updates_hub import UpdatesHub
@@ -34,6 +35,8 @@ class Services:
     triggers: TriggerStore
     streams: StreamLimiter
     event_streams: EventStreams
+    # What this process remembers so that Temporal is not asked twice (gateway.adapters.memory).
+    memory: Memory = field(default_factory=Memory)
 
 
 def services(request: Request) -> Services:
