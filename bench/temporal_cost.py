@@ -14,9 +14,11 @@ process at the same concurrency, by workflow id alone (as the durable route) and
 id (as the runs route); all rotating over the same `--runs` OrderFulfillmentWorkflow runs.
 Throughput, p50, and Temporal's and the gateway's CPU per signal.
 
-Part 2, each operation `--ops` times at `--concurrency` (httpx for the gateway; the SDK in
-this process), gateway and SDK batches alternating, `--rounds` times (each cell the round
-with the least Temporal CPU: noise on a shared machine only adds):
+Part 2, each operation `--ops` times at `--rate` per second (open loop, at most
+`--concurrency` at once; httpx for the gateway, the SDK in this process): both paths offer
+Temporal the same arrivals, since what Temporal batches (signals into one workflow task)
+depends on them. Gateway and SDK batches alternate, `--rounds` times; each cell is the round
+with the least Temporal CPU (noise on a shared machine only adds):
 
 | operation | through Signalway | directly |
 |---|---|---|
@@ -43,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -104,11 +107,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ops", type=int, default=400, help="operations per batch (part 2)")
     parser.add_argument("--consumed-ops", type=int, default=80,
                         help="operations per batch that use up a run or a trigger (start, cancel, trigger, resume)")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent operations in a batch (part 2)")
-    parser.add_argument("--rounds", type=int, default=2, help="batches per operation and path (part 2)")
+    parser.add_argument("--concurrency", type=int, default=16, help="most operations at once in a batch (part 2)")
+    parser.add_argument("--rate", type=float, default=100, help="operations per second in a batch (part 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="batches per operation and path (part 2)")
     parser.add_argument("--runs", type=int, default=64, help="runs the signals, queries and reads rotate over")
     parser.add_argument("--load-seconds", type=float, default=6, help="seconds per signal load (part 1)")
     parser.add_argument("--load-connections", type=int, default=64, help="concurrency of the signal loads")
+    parser.add_argument("--load-rounds", type=int, default=2, help="rounds of the four signal loads (part 1)")
     parser.add_argument("--skip-load", action="store_true", help="part 2 only")
     add_stack_args(parser)
     return parser.parse_args(argv)
@@ -129,7 +134,9 @@ class Cell:
 class Outcome:
     idle_rate: float = 0.0  # Temporal CPU seconds per second, quiet (the median of the samples)
     idle_samples: list[float] = field(default_factory=list)
-    load: dict[str, LoadResult] = field(default_factory=dict)
+    load: dict[str, LoadResult] = field(default_factory=dict)  # the best round of each
+    rounds: dict[str, list[LoadResult]] = field(default_factory=dict)
+    errors: int = 0
     cells: dict[str, dict[str, list[Cell]]] = field(default_factory=dict)  # op → path → rounds
 
 
@@ -147,23 +154,47 @@ async def idle_rate(stack: Stack, seconds: float = 3) -> float:
     return (after["temporal"] - before["temporal"]) / wall
 
 
-async def batch(stack: Stack, idle: float, calls: list[Callable[[], Awaitable[None]]], concurrency: int) -> Cell:
-    queue = list(reversed(calls))
+async def quiet(stack: Stack, rate: float, *, within: float = 90) -> None:
+    """Wait until Temporal and the worker are back near idle: a load leaves workflow tasks
+    behind (buffered signals), which would count against the next batch."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before, began = _cpu(stack), time.perf_counter()
+        await asyncio.sleep(1)
+        after, wall = _cpu(stack), time.perf_counter() - began
+        busy = sum(after[k] - before.get(k, 0.0) for k in ("temporal", "worker")) / wall
+        if busy <= 2 * rate + 0.03:
+            return
+
+
+async def batch(stack: Stack, idle: float, calls: list[Callable[[], Awaitable[None]]], concurrency: int,
+                rate: float) -> Cell:
+    """The calls at `rate` per second (open loop, at most `concurrency` at once): both paths
+    offer Temporal the same arrivals, so what it batches (signals into one workflow task, a
+    write into one transaction) is the same for both."""
+    slots = asyncio.Semaphore(concurrency)
     errors = 0
     first: str | None = None
 
-    async def worker() -> None:
+    async def one(call: Callable[[], Awaitable[None]]) -> None:
         nonlocal errors, first
-        while queue:
-            call = queue.pop()
-            try:
-                await call()
-            except Exception as exc:  # counted, and the run is invalid
-                errors += 1
-                first = first or f"{type(exc).__name__}: {exc}"
+        try:
+            await call()
+        except Exception as exc:  # counted, and the run is invalid
+            errors += 1
+            first = first or f"{type(exc).__name__}: {exc}"
+        finally:
+            slots.release()
 
     before, began = _cpu(stack), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    tasks = []
+    for index, call in enumerate(calls):
+        delay = began + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await slots.acquire()
+        tasks.append(asyncio.create_task(one(call)))
+    await asyncio.gather(*tasks)
     await asyncio.sleep(SETTLE)
     after, wall = _cpu(stack), time.perf_counter() - began
     n = max(1, len(calls))
@@ -172,7 +203,7 @@ async def batch(stack: Stack, idle: float, calls: list[Callable[[], Awaitable[No
         return 1000 * (after.get(name, 0.0) - before.get(name, 0.0)) / n
 
     temporal = 1000 * (after["temporal"] - before["temporal"] - idle * wall) / n
-    return Cell(ops=len(calls), wall=wall, temporal_ms=max(0.0, temporal), gateway_ms=per("gateway"),
+    return Cell(ops=len(calls), wall=wall, temporal_ms=temporal, gateway_ms=per("gateway"),
                 worker_ms=per("worker"), errors=errors, first_error=first)
 
 
@@ -389,11 +420,12 @@ async def part2(stack: Stack, args: argparse.Namespace, client: Client, out: Out
             cells = out.cells.setdefault(name, {"gateway": [], "sdk": []})
             for r in range(args.rounds):
                 with console.status(f"part 2: {name}, round {r + 1}/{args.rounds}…"):
+                    await quiet(stack, out.idle_rate)
                     # Temporal's idle rate just before, from the quiet seconds after the last batch.
                     out.idle_samples.append(await idle_rate(stack, IDLE_SECONDS))
                     idle = statistics.median(out.idle_samples)
-                    cells["gateway"].append(await batch(stack, idle, gateway_calls(r), c))
-                    cells["sdk"].append(await batch(stack, idle, sdk_calls(r), c))
+                    cells["gateway"].append(await batch(stack, idle, gateway_calls(r), c, args.rate))
+                    cells["sdk"].append(await batch(stack, idle, sdk_calls(r), c, args.rate))
             stack.check_alive()
         out.idle_rate = statistics.median(out.idle_samples)
 
@@ -401,7 +433,7 @@ async def part2(stack: Stack, args: argparse.Namespace, client: Client, out: Out
 def run_sdk_load(stack: Stack, targets: list[tuple[str, str | None]], *, concurrency: int,
                  seconds: float) -> LoadResult:
     job = {"address": stack.temporal_address, "namespace": stack.namespace, "targets": targets,
-           "concurrency": concurrency, "seconds": seconds, "warmup": 64}
+           "concurrency": concurrency, "seconds": seconds, "warmup": 0}
     proc = subprocess.run([sys.executable, str(HERE / "_sdk_load.py")], input=json.dumps(job),
                           capture_output=True, text=True, timeout=seconds + 120)
     if proc.returncode != 0:
@@ -432,7 +464,12 @@ def part1(stack: Stack, args: argparse.Namespace, out: Outcome, targets: list[tu
             result.wall = wall
             result.cpu = {**result.cpu, **{k: after[k] - before.get(k, 0.0) for k in after}}
             result.cpu["temporal"] -= out.idle_rate * wall
-            out.load[name] = result
+            result.extra["round"] = len(out.rounds.setdefault(name, []))
+            out.rounds[name].append(result)
+            # The round with the most signals per second (the machine's noise only slows).
+            if name not in out.load or result.rps > out.load[name].rps:
+                out.load[name] = result
+            out.errors += result.errors
             stack.check_alive()
 
         loads: list[tuple[str, Callable[[], LoadResult]]] = [
@@ -444,12 +481,13 @@ def part1(stack: Stack, args: argparse.Namespace, out: Outcome, targets: list[tu
                                                                concurrency=c, seconds=seconds)),
             ("SDK signal by run id", lambda: run_sdk_load(stack, list(targets), concurrency=c, seconds=seconds)),
         ]
-        for name, load in loads:
-            with console.status(f"part 1: {name}, {seconds:g}s at c={c}…"):
-                if "gateway" in name:  # warm-up: connections, caches
-                    script = durable if "durable" in name else runs
-                    run_wrk("warm", stack.gateway_url, script, connections=c, seconds=1)
-                timed(name, load)
+        for round in range(args.load_rounds):
+            for name, load in loads:
+                with console.status(f"part 1: {name}, {seconds:g}s at c={c}, round {round + 1}…"):
+                    if "gateway" in name:  # warm-up: connections, caches
+                        script = durable if "durable" in name else runs
+                        run_wrk("warm", stack.gateway_url, script, connections=c, seconds=1)
+                    timed(name, load)
 
 
 async def prepare(stack: Stack, args: argparse.Namespace, client: Client) -> Runs:
@@ -492,9 +530,10 @@ def best(cells: list[Cell]) -> Cell:
 
 def report(args: argparse.Namespace, out: Outcome) -> tuple[bool, dict[str, Any]]:
     figures: dict[str, Any] = {"idle_temporal_cpu_per_s": out.idle_rate, "load": {}, "operations": {}}
-    errors = 0
+    errors = out.errors  # every round's
     if out.load:
-        table = Table(title=f"Signals under load (c={args.load_connections}, {args.load_seconds:g}s each)")
+        table = Table(title=f"Signals under load (c={args.load_connections}, {args.load_seconds:g}s each, "
+                            f"the best of {args.load_rounds} rounds)")
         for name in ("client", "signals/s", "p50 ms", "p99 ms", "Temporal ms/signal", "gateway ms/signal",
                      "errors"):
             table.add_column(name, justify="left" if name == "client" else "right")
@@ -505,7 +544,6 @@ def report(args: argparse.Namespace, out: Outcome) -> tuple[bool, dict[str, Any]
             table.add_row(name, f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{temporal:.2f}",
                           f"{gateway:.2f}" if "gateway" in name else f"(SDK process {1000 * (client_cpu or 0) / max(1, r.requests):.2f})",
                           str(r.errors))
-            errors += r.errors
             if r.first_error:
                 console.print(f"[red]{name}: {r.errors} errors, first: {r.first_error}[/]")
             figures["load"][name] = {"rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "requests": r.requests,
@@ -525,19 +563,19 @@ def report(args: argparse.Namespace, out: Outcome) -> tuple[bool, dict[str, Any]
                       f"{figures['durable_temporal_vs_sdk']:.2f}× the SDK's by workflow id "
                       f"({'[green]≤ 1.1[/]' if ok2 else '[red]> 1.1[/]'})")
 
-    table = Table(title=f"Temporal CPU per operation: Signalway vs the SDK directly (c={args.concurrency}, "
+    table = Table(title=f"Temporal CPU per operation: Signalway vs the SDK directly ({args.rate:g}/s, "
                         f"best of {args.rounds})")
     for name in ("operation", "ops", "Temporal ms (Signalway)", "Temporal ms (SDK)", "ratio", "gateway ms",
                  "worker ms (Signalway/SDK)", "errors", "why more"):
         table.add_column(name, justify="left" if name in ("operation", "why more") else "right")
     for name, paths in out.cells.items():
         gw, sdk = best(paths["gateway"]), best(paths["sdk"])
-        ratio = gw.temporal_ms / sdk.temporal_ms if sdk.temporal_ms > 0 else float("nan")
+        ratio = max(0.0, gw.temporal_ms) / sdk.temporal_ms if sdk.temporal_ms > 0 else float("nan")
         bad = sum(c.errors for cells in paths.values() for c in cells)
         errors += bad
         why = NEEDS_MORE.get(name, "")
         good = ratio <= 1.1 or bool(why)
-        table.add_row(name, str(gw.ops), f"{gw.temporal_ms:.2f}", f"{sdk.temporal_ms:.2f}",
+        table.add_row(name, str(gw.ops), f"{max(0.0, gw.temporal_ms):.2f}", f"{sdk.temporal_ms:.2f}",
                       f"[{'green' if good else 'red'}]{ratio:.2f}[/]", f"{gw.gateway_ms:.2f}",
                       f"{gw.worker_ms:.2f}/{sdk.worker_ms:.2f}", str(bad) if not bad else f"[red]{bad}[/]", why)
         figures["operations"][name] = {
@@ -551,7 +589,8 @@ def report(args: argparse.Namespace, out: Outcome) -> tuple[bool, dict[str, Any]
                 if cell.first_error:
                     console.print(f"[red]{name}: {cell.first_error}[/]")
     console.print(table)
-    console.print(f"Temporal idle: {1000 * out.idle_rate:.1f} ms CPU per second, taken off every figure. "
+    console.print(f"Temporal idle: {1000 * out.idle_rate:.1f} ms CPU per second, taken off every figure "
+                  "(what is left of it is the noise: ~±0.1 ms per operation; a figure below 0 is shown as 0). "
                   "ms = CPU milliseconds per operation.")
     figures["valid"] = errors == 0
     return errors == 0, figures
@@ -568,6 +607,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     began = time.monotonic()
     secret = local_settings()
+    # The load of part 1 is one caller at c=64: no per-caller admission limit in its way.
+    os.environ.update({"SIGNALWAY_MAX_IN_FLIGHT_PER_PRINCIPAL": "100000", "SIGNALWAY_MAX_IN_FLIGHT": "100000",
+                       "SIGNALWAY_MAX_QUEUED": "100000"})
     try:
         with stack_from_args(args) as stack:
             out = asyncio.run(bench(stack, args, secret))
