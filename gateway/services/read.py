@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from temporalio.api.history.v1 import HistoryEvent
 
 from gateway.adapters.history import (
+    Event,
     RunHistory,
     close_outcome,
     durable_event_type,
@@ -167,7 +167,7 @@ async def durable_events(svc: Services, who: Principal, workflow_id: str, *, lim
     return _event_page(data, max(desc.history_length, last))
 
 
-async def _durable_event(svc: Services, workflow_id: str, event: HistoryEvent) -> WorkflowEvent:
+async def _durable_event(svc: Services, workflow_id: str, event: Event) -> WorkflowEvent:
     return WorkflowEvent(
         id=event.event_id, sequence_num=event.event_id, event_type=durable_event_type(event),
         event_data=await event_data(event, svc.temporal.decode_one), created_at=event_time(event),
