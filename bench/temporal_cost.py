@@ -17,8 +17,9 @@ Throughput, p50, and Temporal's and the gateway's CPU per signal.
 Part 2, each operation `--ops` times at `--rate` per second (open loop, at most
 `--concurrency` at once; httpx for the gateway, the SDK in this process): both paths offer
 Temporal the same arrivals, since what Temporal batches (signals into one workflow task)
-depends on them. Gateway and SDK batches alternate, `--rounds` times; each cell is the round
-with the least Temporal CPU (noise on a shared machine only adds):
+depends on them. Within a round the two paths go in alternating chunks of `--chunk`
+operations, so a burst of Temporal's own background work lands on both alike; of
+`--rounds` rounds each cell is the one with the least Temporal CPU (noise only adds):
 
 | operation | through Signalway | directly |
 |---|---|---|
@@ -88,6 +89,7 @@ DURABLE = "/api/v1/durable/workflows"
 RUNS = "/api/v1/workflows/runs"
 EXECUTE = "/api/v1/workflows/execute/ApprovalWorkflow"
 SETTLE = 0.5  # seconds after a batch for the workflow tasks it caused
+CHUNK_SETTLE = 0.25  # the same, between the alternating chunks of part 2
 IDLE_SECONDS = 2.0  # a quiet sample of Temporal's own CPU before each round
 TASK_QUEUE = "signalway"
 APPROVAL_STEP = "approval"  # ApprovalWorkflow's webhook step (workflows/approval/workflows.py)
@@ -109,7 +111,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="operations per batch that use up a run or a trigger (start, cancel, trigger, resume)")
     parser.add_argument("--concurrency", type=int, default=16, help="most operations at once in a batch (part 2)")
     parser.add_argument("--rate", type=float, default=100, help="operations per second in a batch (part 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="batches per operation and path (part 2)")
+    parser.add_argument("--chunk", type=int, default=40,
+                        help="operations per chunk: the two paths' chunks alternate within a round")
+    parser.add_argument("--rounds", type=int, default=2, help="batches per operation and path (part 2)")
     parser.add_argument("--runs", type=int, default=64, help="runs the signals, queries and reads rotate over")
     parser.add_argument("--load-seconds", type=float, default=6, help="seconds per signal load (part 1)")
     parser.add_argument("--load-connections", type=int, default=64, help="concurrency of the signal loads")
@@ -168,7 +172,7 @@ async def quiet(stack: Stack, rate: float, *, within: float = 90) -> None:
 
 
 async def batch(stack: Stack, idle: float, calls: list[Callable[[], Awaitable[None]]], concurrency: int,
-                rate: float) -> Cell:
+                rate: float, *, settle: float = SETTLE) -> Cell:
     """The calls at `rate` per second (open loop, at most `concurrency` at once): both paths
     offer Temporal the same arrivals, so what it batches (signals into one workflow task, a
     write into one transaction) is the same for both."""
@@ -195,7 +199,7 @@ async def batch(stack: Stack, idle: float, calls: list[Callable[[], Awaitable[No
         await slots.acquire()
         tasks.append(asyncio.create_task(one(call)))
     await asyncio.gather(*tasks)
-    await asyncio.sleep(SETTLE)
+    await asyncio.sleep(settle)
     after, wall = _cpu(stack), time.perf_counter() - began
     n = max(1, len(calls))
 
@@ -205,6 +209,33 @@ async def batch(stack: Stack, idle: float, calls: list[Callable[[], Awaitable[No
     temporal = 1000 * (after["temporal"] - before["temporal"] - idle * wall) / n
     return Cell(ops=len(calls), wall=wall, temporal_ms=temporal, gateway_ms=per("gateway"),
                 worker_ms=per("worker"), errors=errors, first_error=first)
+
+
+async def interleaved(stack: Stack, idle: float, gateway: list[Callable[[], Awaitable[None]]],
+                      sdk: list[Callable[[], Awaitable[None]]], concurrency: int, rate: float, *,
+                      chunk: int) -> tuple[Cell, Cell]:
+    """Both paths' calls in alternating chunks (which goes first alternates too), each path's
+    chunks summed: a burst of Temporal's own background work lands on both alike."""
+    parts: dict[str, list[Cell]] = {"gateway": [], "sdk": []}
+    size = max(1, min(chunk, len(gateway), len(sdk)))
+    for index, start in enumerate(range(0, max(len(gateway), len(sdk)), size)):
+        order = [("gateway", gateway), ("sdk", sdk)]
+        for name, calls in order if index % 2 == 0 else reversed(order):
+            if calls[start:start + size]:
+                parts[name].append(await batch(stack, idle, calls[start:start + size], concurrency, rate,
+                                               settle=CHUNK_SETTLE))
+    return _sum(parts["gateway"]), _sum(parts["sdk"])
+
+
+def _sum(cells: list[Cell]) -> Cell:
+    ops = sum(c.ops for c in cells) or 1
+
+    def mean(field: str) -> float:
+        return sum(getattr(c, field) * c.ops for c in cells) / ops
+
+    return Cell(ops=ops, wall=sum(c.wall for c in cells), temporal_ms=mean("temporal_ms"),
+                gateway_ms=mean("gateway_ms"), worker_ms=mean("worker_ms"), errors=sum(c.errors for c in cells),
+                first_error=next((c.first_error for c in cells if c.first_error), None))
 
 
 def expect(answer: httpx.Response, status: int) -> None:
@@ -424,8 +455,10 @@ async def part2(stack: Stack, args: argparse.Namespace, client: Client, out: Out
                     # Temporal's idle rate just before, from the quiet seconds after the last batch.
                     out.idle_samples.append(await idle_rate(stack, IDLE_SECONDS))
                     idle = statistics.median(out.idle_samples)
-                    cells["gateway"].append(await batch(stack, idle, gateway_calls(r), c, args.rate))
-                    cells["sdk"].append(await batch(stack, idle, sdk_calls(r), c, args.rate))
+                    gw_cells, sdk_cells = await interleaved(stack, idle, gateway_calls(r), sdk_calls(r), c, args.rate,
+                                                            chunk=args.chunk)
+                    cells["gateway"].append(gw_cells)
+                    cells["sdk"].append(sdk_cells)
             stack.check_alive()
         out.idle_rate = statistics.median(out.idle_samples)
 
