@@ -546,9 +546,10 @@ async def bench(stack: Stack, args: argparse.Namespace, secret: str | None) -> O
             await asyncio.sleep(2)
             out.idle_samples.append(await idle_rate(stack, 4))
             out.idle_rate = out.idle_samples[0]
+        # Part 2 first: the loads of part 1 leave the worker a backlog of workflow tasks.
+        await part2(stack, args, client, out, runs, receiver)
         if not args.skip_load:
             await asyncio.to_thread(part1, stack, args, out, runs.orders)
-        await part2(stack, args, client, out, runs, receiver)
     finally:
         server.should_exit = True
     return out
@@ -588,13 +589,14 @@ def report(args: argparse.Namespace, out: Outcome) -> tuple[bool, dict[str, Any]
         durable, runs = load["durable signal (gateway)"], load["runs signal (gateway)"]
         sdk_wid = load["SDK signal by workflow id"]
         figures["durable_vs_runs_rps"] = durable["rps"] / max(runs["rps"], 1e-9)
-        figures["durable_temporal_vs_sdk"] = durable["temporal_cpu_ms"] / max(sdk_wid["temporal_cpu_ms"], 1e-9)
+        # Under load, informative only: Temporal's CPU per signal falls as throughput rises.
+        figures["durable_temporal_vs_sdk_under_load"] = durable["temporal_cpu_ms"] / max(
+            sdk_wid["temporal_cpu_ms"], 1e-9)
         ok1 = figures["durable_vs_runs_rps"] >= 0.9
-        ok2 = figures["durable_temporal_vs_sdk"] <= 1.1
         console.print(f"durable signal throughput {figures['durable_vs_runs_rps']:.2f}× the runs surface's "
-                      f"({'[green]≥ 0.9[/]' if ok1 else '[red]< 0.9[/]'}); Temporal CPU per durable signal "
-                      f"{figures['durable_temporal_vs_sdk']:.2f}× the SDK's by workflow id "
-                      f"({'[green]≤ 1.1[/]' if ok2 else '[red]> 1.1[/]'})")
+                      f"({'[green]≥ 0.9[/]' if ok1 else '[red]< 0.9[/]'}); under load Temporal's CPU per durable "
+                      f"signal is {figures['durable_temporal_vs_sdk_under_load']:.2f}× the SDK's by workflow id "
+                      "at their own throughputs (the paced figure below is the like-for-like one)")
 
     table = Table(title=f"Temporal CPU per operation: Signalway vs the SDK directly ({args.rate:g}/s, "
                         f"best of {args.rounds})")
@@ -622,6 +624,11 @@ def report(args: argparse.Namespace, out: Outcome) -> tuple[bool, dict[str, Any]
                 if cell.first_error:
                     console.print(f"[red]{name}: {cell.first_error}[/]")
     console.print(table)
+    if "durable signal" in figures["operations"]:
+        ratio = figures["operations"]["durable signal"]["ratio"]
+        figures["durable_temporal_vs_sdk"] = ratio
+        console.print(f"Temporal CPU per durable signal {ratio:.2f}× the SDK's direct signal at the same rate "
+                      f"({'[green]≤ 1.1[/]' if ratio <= 1.1 else '[red]> 1.1[/]'})")
     console.print(f"Temporal idle: {1000 * out.idle_rate:.1f} ms CPU per second, taken off every figure "
                   "(what is left of it is the noise: ~±0.1 ms per operation; a figure below 0 is shown as 0). "
                   "ms = CPU milliseconds per operation.")
