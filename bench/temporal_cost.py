@@ -411,7 +411,7 @@ async def part2(stack: Stack, args: argparse.Namespace, client: Client, out: Out
                 expect(await http.get(f"{DURABLE}/{wid}/events", params={"limit": 100}), 200)
                 expect(await http.get(f"{RUNS}/{wid}/{rid}", params={"include_history": "false"}), 200)
             # The runs' handler names and facts, as any gateway holds them after the first message.
-            for wid, rid in runs.orders[:1]:
+            for wid, rid in runs.orders:
                 await gw_durable_signal(wid, rid)
                 await gw_runs_signal(wid, rid)
             for wid, rid in runs.approvals:
