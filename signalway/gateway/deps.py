@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from signalway.gateway.adapters.memory import Memory
 from signalway.gateway.adapters.redis import RedisService
 from signalway.gateway.adapters.temporal import TemporalService
 from signalway.gateway.adapters.updates_hub import UpdatesHub
@@ -36,6 +37,8 @@ class Services:
     streams: StreamLimiter
     event_streams: EventStreams
     quotas: Quotas
+    # What this process remembers so that Temporal is not asked twice (gateway.adapters.memory).
+    memory: Memory = field(default_factory=Memory)
 
 
 def services(request: Request) -> Services:

@@ -16,6 +16,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from signalway.times import rfc3339_ms
 
 Decoder = Callable[[Payloads], Awaitable[Any]]
+Event = HistoryEvent  # what services name a history event by, without importing `temporalio`
 
 # Attributes that carry user payloads; they are decoded instead of shown as base64.
 _PAYLOAD_FIELDS = ("input", "result", "details", "heartbeat_details", "last_completion_result")

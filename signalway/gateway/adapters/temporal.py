@@ -588,14 +588,18 @@ class TemporalService:
             raise WorkflowClosed(f"Workflow {workflow_id} is closed; it takes no more signals.") from None
         if not receipt:
             return None
-        try:
-            async for event in self.newest_events(workflow_id, run_id):
-                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                    if event.workflow_execution_signaled_event_attributes.request_id == request_id:
-                        return event.event_id
-        except Problem:
-            # Temporal accepted the signal: the answer is a success whatever the receipt read does.
-            return None
+        # A signal that arrives while the run's workflow task is running is written to the
+        # history when that task completes: look again, briefly, before answering without one.
+        for pause in _RECEIPT_PAUSES:
+            await asyncio.sleep(pause)
+            try:
+                async for event in self.newest_events(workflow_id, run_id):
+                    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                        if event.workflow_execution_signaled_event_attributes.request_id == request_id:
+                            return event.event_id
+            except Problem:
+                # Temporal accepted the signal: the answer is a success whatever the receipt read does.
+                return None
         return None
 
     async def cancel(self, workflow_id: str, run_id: str, *, reason: str | None = None) -> None:
@@ -613,6 +617,7 @@ class TemporalService:
             raise WorkflowClosed(f"Workflow {workflow_id} is already closed.") from None
 
 
+_RECEIPT_PAUSES = (0, 0.02, 0.05, 0.1, 0.2, 0.4)  # seconds before each receipt read
 _JSON_PLAIN = {"encoding": b"json/plain"}
 _JSON_VALUE_TYPES = (dict, list, str, int, float, bool, BaseModel)
 

@@ -84,9 +84,10 @@ async def signal_workflow(request: Request) -> Response:
 
 async def list_events(request: Request) -> Response:
     svc, who = services(request), principal(request, allow_api_key=True)
-    return json_response(await read.durable_events(
+    body = await read.durable_events(
         svc, who, uuid_param(request, "workflow_id"), limit=int_param(request, "limit", 100, 1, 1000),
-        offset=int_param(request, "offset", 0, 0, 10_000_000)))
+        offset=int_param(request, "offset", 0, 0, 10_000_000))
+    return Response(body, media_type="application/json")  # a `WorkflowEventList`, encoded by the service
 
 
 async def cancel_workflow(request: Request) -> Response:

@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from signalway import search_attributes as sa
 from signalway.gateway.adapters.history import (
+    Event,
     RunHistory,
     close_outcome,
     durable_event_type,
@@ -16,8 +19,15 @@ from signalway.gateway.adapters.history import (
     event_time,
     event_time_rfc3339,
 )
+from signalway.gateway.adapters.memory import ClosedRun
 from signalway.gateway.adapters.redis import REDIS_FAILURES
-from signalway.gateway.adapters.temporal import CLOSE_STATUS, Listed, Status, pending_activities
+from signalway.gateway.adapters.temporal import (
+    CLOSE_STATUS,
+    Listed,
+    RunFacts,
+    Status,
+    pending_activities,
+)
 from signalway.gateway.auth import Principal
 from signalway.gateway.deps import Services
 from signalway.gateway.errors import BackendUnavailable
@@ -28,7 +38,6 @@ from signalway.gateway.schemas import (
     DurableWorkflow,
     WorkflowError,
     WorkflowEvent,
-    WorkflowEventList,
 )
 from signalway.gateway.services import access
 from signalway.gateway.services.start import MEMO_INPUT
@@ -76,7 +85,40 @@ async def durable_view(svc: Services, item: Listed) -> DurableWorkflow:
 
 
 async def durable_workflow(svc: Services, who: Principal, workflow_id: str) -> DurableWorkflow:
-    return await durable_view(svc, await access.describe(svc, who, workflow_id))
+    """The durable view of a workflow's latest run; a run closed for good is shown from memory
+    (it never changes) for as long as it is remembered as the workflow's last run."""
+    closed = _closed_run(svc, who, workflow_id)
+    if closed is not None:
+        kept: bytes | None = svc.memory.history.get((closed.run_id, "view"))
+        if kept is not None:
+            return DurableWorkflow.model_validate_json(kept)
+    desc = await access.describe(svc, who, workflow_id)
+    view = await durable_view(svc, desc)
+    if _final(desc):
+        svc.memory.remember_closed(workflow_id, desc.run_id, svc.temporal.facts_of(desc))
+        encoded = view.model_dump_json().encode()
+        svc.memory.history.put((desc.run_id, "view"), encoded, len(encoded))
+    return view
+
+
+def _final(desc: Listed) -> bool:
+    """A workflow's latest run (described without a run id) that is closed: a run that
+    continues it (as new, by a retry or a cron schedule) would be its latest run instead,
+    since Temporal starts it as the old one closes. Only a new start reusing the workflow id
+    could follow, which Signalway never makes (remembered for a minute only, for those made
+    elsewhere)."""
+    return desc.status not in (None, Status.RUNNING, Status.CONTINUED_AS_NEW)
+
+
+def _closed_run(svc: Services, who: Principal, workflow_id: str) -> ClosedRun | None:
+    """The workflow's last run when it is remembered closed for good and the caller may see it;
+    None when it must be described."""
+    closed = svc.memory.closed_run(workflow_id)
+    if closed is None or not access.in_scope(who, workflow_id, None):
+        return None
+    if not access.can_see(who, closed.facts):
+        raise access.not_found(workflow_id)
+    return closed
 
 
 async def durable_after_write(svc: Services, who: Principal, workflow_id: str, *, workflow_type: str | None = None,
@@ -91,23 +133,61 @@ async def durable_after_write(svc: Services, who: Principal, workflow_id: str, *
                                created_at=now, started_at=now)
 
 
-async def durable_events(svc: Services, who: Principal, workflow_id: str, *, limit: int,
-                         offset: int) -> WorkflowEventList:
+# A closed run's events are mapped once and kept (by bytes, gateway.adapters.memory) when
+# the run has at most this many; a longer one is paged from Temporal each time.
+_KEPT_EVENTS = 20_000
+
+
+async def durable_events(svc: Services, who: Principal, workflow_id: str, *, limit: int, offset: int) -> bytes:
+    """A page of the workflow's latest run's events, as the `WorkflowEventList` JSON body.
+
+    A run closed for good never changes: its events are read from Temporal once, mapped,
+    and later pages are cut from memory (with no describe while it is remembered as the
+    workflow's last run). An open run's page reads the history up to the page's end only.
+    """
+    closed = _closed_run(svc, who, workflow_id)
+    if closed is not None:
+        kept: list[bytes] | None = svc.memory.history.get((closed.run_id, "events"))
+        if kept is not None:
+            return _event_page(kept[offset:offset + limit], len(kept))
     desc = await access.describe(svc, who, workflow_id)
-    data: list[WorkflowEvent] = []
+    if _final(desc) and desc.history_length <= _KEPT_EVENTS:
+        kept = svc.memory.history.get((desc.run_id, "events"))
+        if kept is None:
+            kept = [_event_json(await _durable_event(svc, workflow_id, event))
+                    async for event in svc.temporal.history(workflow_id, desc.run_id, page_size=1000)]
+            svc.memory.history.put((desc.run_id, "events"), kept, sum(map(len, kept)))
+        svc.memory.remember_closed(workflow_id, desc.run_id, svc.temporal.facts_of(desc))
+        return _event_page(kept[offset:offset + limit], len(kept))
+    data: list[bytes] = []
+    last = 0
     if offset < desc.history_length:
         async for event in svc.temporal.history(workflow_id, desc.run_id, page_size=min(offset + limit, 1000)):
             if event.event_id <= offset:
                 continue
-            data.append(WorkflowEvent(
-                id=event.event_id, sequence_num=event.event_id, event_type=durable_event_type(event),
-                event_data=await event_data(event, svc.temporal.decode_one), created_at=event_time(event),
-                workflow_id=workflow_id,
-            ))
+            data.append(_event_json(await _durable_event(svc, workflow_id, event)))
+            last = event.event_id
             if len(data) >= limit:
                 break
     # history_length can trail a run that is still writing events; never report fewer than we saw.
-    return WorkflowEventList(data=data, total=max(desc.history_length, data[-1].id if data else 0))
+    return _event_page(data, max(desc.history_length, last))
+
+
+async def _durable_event(svc: Services, workflow_id: str, event: Event) -> WorkflowEvent:
+    return WorkflowEvent(
+        id=event.event_id, sequence_num=event.event_id, event_type=durable_event_type(event),
+        event_data=await event_data(event, svc.temporal.decode_one), created_at=event_time(event),
+        workflow_id=workflow_id,
+    )
+
+
+def _event_json(event: WorkflowEvent) -> bytes:
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def _event_page(events: list[bytes], total: int) -> bytes:
+    """`WorkflowEventList` from events already encoded: kept as bytes, served without re-encoding."""
+    return b'{"data":[' + b",".join(events) + b'],"total":' + str(total).encode() + b"}"
 
 
 def _epoch(value: datetime | None) -> int | None:
@@ -135,11 +215,33 @@ def client_timing(item: Listed) -> dict[str, Any]:
 
 async def run_details(svc: Services, who: Principal, workflow_id: str, run_id: str, *,
                       include_history: bool, wire: Wire = Wire.SEED) -> dict[str, Any]:
-    """The run's details as the response body, with its history when asked for.
+    """The run's details as the response body, with its history when asked for; a closed
+    run's are kept (by bytes) and answered again without asking Temporal.
 
     The history entries stay plain JSON-ready dicts: a history can hold thousands of events,
     and they are mapped once, page by page, straight into the response.
     """
+    key = (run_id, "details", wire.value, include_history)
+    kept: tuple[str, RunFacts, bytes] | None = svc.memory.history.get(key)
+    if kept is not None and kept[0] == workflow_id and access.in_scope(who, workflow_id, run_id):
+        # A closed run never changes: only who resumed it is read again (it lives in Redis).
+        if not access.can_see(who, kept[1]):
+            raise access.not_found(workflow_id, run_id)
+        body: dict[str, Any] = orjson.loads(kept[2])
+        body["resumes"] = await resume_audit(svc, run_id)
+        return body
+    body, desc = await _run_details(svc, who, workflow_id, run_id, include_history=include_history, wire=wire)
+    if desc.close_time is not None:
+        try:  # kept as JSON: its memory is what it weighs
+            encoded = orjson.dumps(body)
+        except (TypeError, orjson.JSONEncodeError):
+            return body  # nothing orjson encodes (e.g. an integer past 64 bits): not kept
+        svc.memory.history.put(key, (workflow_id, svc.temporal.facts_of(desc), encoded), len(encoded))
+    return body
+
+
+async def _run_details(svc: Services, who: Principal, workflow_id: str, run_id: str, *,
+                       include_history: bool, wire: Wire) -> tuple[dict[str, Any], Listed]:
     client = wire is Wire.CLIENT
     desc = await access.describe(svc, who, workflow_id, run_id)
     temporal = svc.temporal
@@ -181,11 +283,11 @@ async def run_details(svc: Services, who: Principal, workflow_id: str, run_id: s
         ).model_dump(mode="json", exclude={"history"})
         if entries is not None:
             body["history"] = {"type": "events", "events": entries}
-        return body
+        return body, desc
     body = run.model_dump(mode="json", exclude={"history"})
     if entries is not None:  # without history the field is left out, as the seed's API does
         body["history"] = entries
-    return body
+    return body, desc
 
 
 async def resume_audit(svc: Services, run_id: str) -> list[dict[str, Any]]:
