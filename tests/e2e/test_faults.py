@@ -128,6 +128,19 @@ async def _signal_messages(client: Client, workflow_id: str) -> list[str]:
     return found
 
 
+async def _recorded(client: Client, workflow_ids: list[str], wanted: set[str]) -> Counter[str]:
+    """The signal messages in the histories of `workflow_ids`, once all of `wanted` are there: a
+    signal that arrives while a run's workflow task is in flight (the worker catching up after a
+    pause) is written to the history when that task completes."""
+    async def all_there() -> Counter[str] | None:
+        recorded: Counter[str] = Counter()
+        for workflow_id in workflow_ids:
+            recorded.update(await _signal_messages(client, workflow_id))
+        return recorded if wanted <= set(recorded) else None
+
+    return await eventually(all_there, within=60, what=f"the accepted signals in the history ({len(wanted)})")
+
+
 async def test_temporal_paused_keyed_signals_land_once_and_no_recorded_one_is_called_failed(
         faulty: Faulty, http: httpx.AsyncClient, temporal: Client) -> None:
     workflow_id, run_id = await execute(http, "ConversationWorkflow", {})
@@ -163,15 +176,8 @@ async def test_temporal_paused_keyed_signals_land_once_and_no_recorded_one_is_ca
             if first[key].status_code != 200:
                 await asyncio.sleep(0.25)
         assert first[key].status_code == 200, first[key].text
-    # A signal that arrives while the run's workflow task is in flight (the worker catching up
-    # after the pause) is written to the history when that task completes: wait for all of them.
     wanted = {f"m{i}" for i in range(len(keys))}
-
-    async def all_recorded() -> Counter[str] | None:
-        recorded = Counter(await _signal_messages(temporal, workflow_id))
-        return recorded if wanted <= set(recorded) else None
-
-    recorded = await eventually(all_recorded, within=60, what="every accepted signal in the history")
+    recorded = await _recorded(temporal, [workflow_id], wanted)
     wrong = {m: recorded[m] for m in sorted(wanted) if recorded[m] != 1}
     assert not wrong, f"recorded other than once: {wrong}; first answers {statuses}"
 
@@ -194,11 +200,12 @@ async def test_a_503_is_never_given_for_a_signal_temporal_recorded(
     finally:
         os.kill(faulty.temporal.popen.pid, signal.SIGCONT)
     await sending
-    await asyncio.sleep(1)  # what Temporal had buffered is written once it runs again
-    recorded = set(await _signal_messages(temporal, workflow_id))
+    # Every 2xx in the history (waited for: what Temporal buffered is written once it runs again).
+    recorded = await _recorded(temporal, [workflow_id], {m for m, s in answers.items() if s == 200})
+    await asyncio.sleep(1)  # and a 503 that was recorded after all would be there by now
+    recorded = Counter(await _signal_messages(temporal, workflow_id))
     lies = {m: s for m, s in answers.items() if s == 503 and m in recorded}
     assert not lies, f"503 (nothing sent) for signals Temporal recorded: {lies}"
-    assert all(m in recorded for m, s in answers.items() if s == 200)
 
 
 async def test_overload_is_shed_fast_with_only_2xx_429_503_and_every_2xx_recorded(
@@ -233,10 +240,8 @@ async def test_overload_is_shed_fast_with_only_2xx_429_503_and_every_2xx_recorde
     assert statuses[503] + statuses[429] > 0, f"nothing was shed: {statuses}"
     assert histogram["1.0"] == histogram["+Inf"], f"an answer took the gateway over 1 s: {histogram}"
     assert slowest < 60, f"an answer took {slowest:.2f}s"  # a hang, not a latency bound (see above)
-    recorded: Counter[str] = Counter()
-    for workflow_id, _ in runs:
-        recorded.update(await _signal_messages(temporal, workflow_id))
     accepted = [message for message, status, _ in results if status == 200]
+    recorded = await _recorded(temporal, [workflow_id for workflow_id, _ in runs], set(accepted))
     assert accepted and all(recorded[m] == 1 for m in accepted)
 
 
