@@ -30,7 +30,7 @@ def test_a_byte_budget_refuses_what_alone_takes_over_an_eighth_and_counts_a_repl
 
 def test_a_ttl_lru_forgets_past_its_size_and_its_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     now = [1000.0]
-    monkeypatch.setattr("signalway.gateway.adapters.memory.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("signalway.gateway.adapters.temporal.time.monotonic", lambda: now[0])
     cache = TtlLru(ttl=60, size=2)
     cache.put("a", 1)
     cache.put("b", 2)

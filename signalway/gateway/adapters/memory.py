@@ -14,45 +14,16 @@ a miss corrects on the next request:
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from signalway.gateway.adapters.temporal import HandlerSet, RunFacts, WorkflowHandlers
+from signalway.gateway.adapters.temporal import HandlerSet, RunFacts, TtlLru, WorkflowHandlers
 
 # A closed run's history kept for repeated pages: at most this many bytes (its JSON size) in all,
 # and no single run over an eighth of it (a huge history is paged from Temporal as before).
 HISTORY_BYTES = 32 * 1024 * 1024
 _KINDS = ("signals", "queries", "updates")
-
-
-class TtlLru:
-    """An LRU of at most `size` entries, each kept for `ttl` seconds."""
-
-    def __init__(self, *, ttl: float, size: int) -> None:
-        self._ttl, self._size = ttl, size
-        self._items: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, key: Any) -> Any | None:
-        item = self._items.get(key)
-        if item is None or item[0] < time.monotonic():
-            self._items.pop(key, None)
-            return None
-        self._items.move_to_end(key)
-        return item[1]
-
-    def pop(self, key: Any) -> None:
-        self._items.pop(key, None)
-
-    def put(self, key: Any, value: Any) -> None:
-        self._items[key] = (time.monotonic() + self._ttl, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
 
 
 class ByteBudget:

@@ -115,12 +115,15 @@ _ANY_NAME = HandlerSet(names=(), dynamic=True)
 UNKNOWN_HANDLERS = WorkflowHandlers(signals=_ANY_NAME, queries=_ANY_NAME, updates=_ANY_NAME, known=False)
 
 
-class _TtlCache:
-    """A small in-process LRU with expiry: what a run answered recently, per gateway."""
+class TtlLru:
+    """An in-process LRU of at most `size` entries, each kept for `ttl` seconds."""
 
     def __init__(self, *, ttl: float, size: int) -> None:
         self._ttl, self._size = ttl, size
         self._items: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, key: Any) -> Any | None:
         item = self._items.get(key)
@@ -194,13 +197,13 @@ class TemporalService:
         # Five minutes, as the facts: each answer is a query through a worker (a history
         # round trip, ~1 ms of gateway CPU and more of Temporal's and the worker's), which at
         # 30 s a gateway signalling a few hundred hot runs asked several times a second.
-        self._handlers = _TtlCache(ttl=300, size=100_000)
+        self._handlers = TtlLru(ttl=300, size=100_000)
         # Immutable per run, so a hot run (a chat, a signal loop) is not described per message.
-        self._facts = _TtlCache(ttl=300, size=100_000)
-        self._runs = _TtlCache(ttl=300, size=100_000)  # run id → (workflow id, facts)
+        self._facts = TtlLru(ttl=300, size=100_000)
+        self._runs = TtlLru(ttl=300, size=100_000)  # run id → (workflow id, facts)
         # Run ids found nowhere, briefly: visibility may still show a run started elsewhere
         # a moment ago, so "missing" is not kept for long.
-        self._missing = _TtlCache(ttl=5, size=100_000)
+        self._missing = TtlLru(ttl=5, size=100_000)
 
     # -- error translation -------------------------------------------------------------
 
