@@ -64,8 +64,12 @@ def load_settings(cls: type[S]) -> S:
         return cls()
     except (ValidationError, SettingsError) as exc:
         lines = problems(exc)
+    # A misspelt name is often the cause (a secret "not configured" under a name one letter
+    # off): named first, as `signalway dev` names it.
+    from signalway.env_names import warnings
+
     # Printed outside the except block: nothing chains the original error into the output.
-    for line in lines:
+    for line in [f"warning: {warning}" for warning in warnings()] + lines:
         print(line, file=sys.stderr)
     raise SystemExit(EXIT_CODE)
 

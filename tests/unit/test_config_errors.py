@@ -81,3 +81,15 @@ def test_trusted_proxies_read_as_comma_separated_networks(monkeypatch: pytest.Mo
     assert settings.trusted_proxies == (ip_network("10.0.0.0/8"), ip_network("192.0.2.7/32"),
                                         ip_network("2001:db8::/32"))
     assert GatewaySettings(api_keys={API_KEY: "alpha"}, trusted_proxies="").trusted_proxies == ()
+
+
+def test_a_misspelt_variable_is_named_beside_the_error_it_causes() -> None:
+    result = run("signalway", "gateway", SIGNALWAY_JWT_SECRETS=SHORT_JWT_SECRET)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "warning: SIGNALWAY_JWT_SECRETS is not a Signalway setting and is ignored; "
+        "did you mean SIGNALWAY_JWT_SECRET?",
+        "configuration error: configure SIGNALWAY_JWT_SECRET, SIGNALWAY_JWT_PUBLIC_KEY, "
+        "SIGNALWAY_JWT_JWKS_URL or SIGNALWAY_API_KEYS",
+    ]
+    assert SHORT_JWT_SECRET not in result.stderr

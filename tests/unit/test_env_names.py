@@ -38,7 +38,7 @@ def test_every_settings_class_and_every_direct_read_is_known() -> None:
             "SIGNALWAY_DATA_DIR", "SIGNALWAY_TEMPORAL_BIN"} <= known
     # Any name the code spells out (an os.environ read, a message) is one some process reads.
     spelt: set[str] = set()
-    for package in ("gateway", "worker", "workflows", "signalway"):
+    for package in ("signalway", "workflows"):
         for path in (ROOT / package).rglob("*.py"):
             if path.name == "env_names.py":  # its docstring's example of a misspelling
                 continue
