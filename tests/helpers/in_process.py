@@ -10,6 +10,8 @@ and its loop keeps running meanwhile.
 from __future__ import annotations
 
 import asyncio
+import secrets
+import uuid
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +21,11 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 
+from signalway.gateway.settings import GatewaySettings
+from signalway.tokens import mint
+from tests.helpers.gateway import API_KEY
+from tests.helpers.stack import Stack
+
 with warnings.catch_warnings():
     # Starlette's TestClient prefers `httpx2` and warns (an error here) when it finds only
     # `httpx`, which is what the project depends on. Requests below go through TestClient's
@@ -27,6 +34,21 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 BASE_URL = "http://testserver"
+SECRET = secrets.token_urlsafe(32)
+# A project of its own: the session's other tests list and count their projects' runs.
+PROJECT = f"in-process-{uuid.uuid4().hex[:8]}"
+
+
+def bearer(user: str = "alice", *permissions: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint(SECRET, project=PROJECT, user=user, permissions=permissions)}"}
+
+
+def settings_for(stack: Stack, task_queue: str, **overrides: object) -> GatewaySettings:
+    values: dict[str, object] = {
+        "temporal_address": stack.temporal_address, "redis_url": stack.redis_url, "task_queue": task_queue,
+        "jwt_secret": SECRET, "api_keys": {API_KEY: PROJECT}, **overrides,
+    }
+    return GatewaySettings.model_validate(values)
 
 
 class _ThreadedTestClient(httpx.AsyncBaseTransport):

@@ -9,11 +9,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from starlette.applications import Starlette
 from temporalio.client import Client
 
+from signalway.gateway.app import create_app
 from signalway.worker.build import WorkerDeps, build_worker
 from signalway.worker.settings import WorkerSettings
 from tests.helpers.gateway import WEBHOOK_SECRET
+from tests.helpers.in_process import bearer, serve, settings_for
 from tests.helpers.stack import Stack
 from tests.helpers.worker import RunningWorker
 
@@ -39,3 +42,15 @@ async def webhook_worker(client: Client, redis: aioredis.Redis, stack: Stack) ->
     async with httpx.AsyncClient(timeout=2) as http, \
             build_worker(client, WorkerDeps(redis=redis, http=http), settings, task_queue=task_queue):
         yield RunningWorker(client=client, task_queue=task_queue)
+
+
+@pytest.fixture
+def app(stack: Stack, worker: RunningWorker) -> Starlette:
+    """The gateway app in-process, on the `worker` fixture's task queue."""
+    return create_app(settings_for(stack, worker.task_queue))
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(app, headers=bearer(), timeout=30) as client:
+        yield client

@@ -3,20 +3,15 @@ session's Temporal and Redis, with an in-process worker on the app's task queue.
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from starlette.applications import Starlette
 
 from signalway.gateway.app import create_app
 from signalway.gateway.routing import ApiRoute
-from signalway.gateway.settings import GatewaySettings
 from signalway.localstack import free_port
-from signalway.tokens import SUPERADMIN, mint
-from tests.helpers.gateway import API_KEY
+from signalway.tokens import SUPERADMIN
 from tests.helpers.http import (
     DURABLE,
     WORKFLOWS,
@@ -26,36 +21,9 @@ from tests.helpers.http import (
     wait_run,
     wait_status,
 )
-from tests.helpers.in_process import serve
+from tests.helpers.in_process import bearer, serve, settings_for
 from tests.helpers.stack import Stack
 from tests.helpers.worker import RunningWorker
-
-SECRET = secrets.token_urlsafe(32)
-# A project of its own: the session's other tests list and count their projects' runs.
-PROJECT = f"in-process-{uuid.uuid4().hex[:8]}"
-
-
-def bearer(user: str = "alice", *permissions: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(SECRET, project=PROJECT, user=user, permissions=permissions)}"}
-
-
-def settings_for(stack: Stack, task_queue: str, **overrides: object) -> GatewaySettings:
-    values: dict[str, object] = {
-        "temporal_address": stack.temporal_address, "redis_url": stack.redis_url, "task_queue": task_queue,
-        "jwt_secret": SECRET, "api_keys": {API_KEY: PROJECT}, **overrides,
-    }
-    return GatewaySettings.model_validate(values)
-
-
-@pytest.fixture
-def app(stack: Stack, worker: RunningWorker) -> Starlette:
-    return create_app(settings_for(stack, worker.task_queue))
-
-
-@pytest.fixture
-async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(app, headers=bearer(), timeout=30) as client:
-        yield client
 
 
 async def test_create_answers_201_with_the_location_and_a_keyed_retry_200(http: httpx.AsyncClient) -> None:

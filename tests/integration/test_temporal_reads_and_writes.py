@@ -13,14 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from signalway import search_attributes as sa
-from signalway.gateway.app import create_app
 from signalway.tokens import SUPERADMIN, mint
 from tests.helpers.http import (
     DURABLE,
@@ -31,11 +29,8 @@ from tests.helpers.http import (
     wait_run,
     wait_status,
 )
-from tests.helpers.in_process import serve
+from tests.helpers.in_process import PROJECT, SECRET, bearer
 from tests.helpers.polling import eventually
-from tests.helpers.stack import Stack
-from tests.helpers.worker import RunningWorker
-from tests.integration.test_app import PROJECT, SECRET, bearer, settings_for
 
 
 @workflow.defn(name="RollingNotes")
@@ -69,17 +64,6 @@ async def rolling(client: Client) -> AsyncIterator[str]:
     async with Worker(client, task_queue=queue, workflows=[RollingNotes],
                       workflow_runner=UnsandboxedWorkflowRunner()):
         yield queue
-
-
-@pytest.fixture
-def app(stack: Stack, worker: RunningWorker) -> Starlette:
-    return create_app(settings_for(stack, worker.task_queue))
-
-
-@pytest.fixture
-async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(app, headers=bearer(), timeout=30) as client:
-        yield client
 
 
 @dataclass
