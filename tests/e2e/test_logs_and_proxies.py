@@ -25,6 +25,7 @@ from signalway.localstack import ManagedProcess, free_port
 from signalway.tokens import mint
 from tests.helpers.gateway import API_KEY, gateway_env
 from tests.helpers.http import assert_problem, wait_ready
+from tests.helpers.polling import log_text
 from tests.helpers.stack import Stack
 
 PUBLIC = "/public/send-user-signal/"
@@ -98,17 +99,6 @@ async def fresh_minute() -> None:
         await asyncio.sleep(left + 0.1)
 
 
-async def log_text(own: OwnGateway, *waiting_for: str, within: float = 10) -> str:
-    """The gateway's log once it holds every `waiting_for` line (the access log is written after
-    the response is sent)."""
-    deadline = time.monotonic() + within
-    while True:
-        text = own.log_path.read_text(errors="replace")
-        if all(expected in text for expected in waiting_for) or time.monotonic() > deadline:
-            return text
-        await asyncio.sleep(0.1)
-
-
 async def test_secrets_never_reach_the_log(gateways: Gateways, own_client: httpx.AsyncClient) -> None:
     logged, stranded = gateways.logged, gateways.stranded
     token, lost_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -131,9 +121,9 @@ async def test_secrets_never_reach_the_log(gateways: Gateways, own_client: httpx
         assert_problem(answer, 503, "backend_unavailable")
 
     redacted = PUBLIC + "<redacted>"
-    logged_text = await log_text(logged, f"POST {redacted} 404", f"GET {redacted} 404", f"{stream} 404",
+    logged_text = await log_text(logged.log_path, f"POST {redacted} 404", f"GET {redacted} 404", f"{stream} 404",
                                  "/api/v1/durable/workflows 200")
-    stranded_text = await log_text(stranded, f"GET {redacted} -> 503 backend_unavailable",
+    stranded_text = await log_text(stranded.log_path, f"GET {redacted} -> 503 backend_unavailable",
                                    f"POST {redacted} -> 503 backend_unavailable", f"POST {redacted} 503")
     for text in (logged_text, stranded_text):
         for secret in (token, lost_token, jwt, API_KEY, logged.secret):

@@ -26,6 +26,7 @@ from signalway.tokens import mint
 from signalway.triggers import TriggerStore, now_us
 from tests.helpers.gateway import gateway_env
 from tests.helpers.http import wait_ready
+from tests.helpers.polling import log_text
 from tests.helpers.stack import Stack
 
 HEADER_TIMEOUT = 2.0
@@ -179,15 +180,6 @@ async def test_a_flood_costs_at_most_the_head_cap(own: OwnGateway, what: str, he
 # -- logs ------------------------------------------------------------------------------------
 
 
-async def _log_text(own: OwnGateway, *waiting_for: str, within: float = 10) -> str:
-    deadline = time.monotonic() + within
-    while True:
-        text = own.log_path.read_text(errors="replace")
-        if all(w in text for w in waiting_for) or time.monotonic() > deadline:
-            return text
-        await asyncio.sleep(0.1)
-
-
 async def test_a_forged_line_in_a_path_stays_on_its_own_line(own: OwnGateway) -> None:
     marker = secrets.token_hex(6)
     forged = f"2026-12-07 14:30:00,000 INFO signalway.access [-] POST /api/v1/FORGED-{marker} 200 1.0ms"
@@ -200,7 +192,7 @@ async def test_a_forged_line_in_a_path_stays_on_its_own_line(own: OwnGateway) ->
 
     answer = await asyncio.to_thread(send)
     assert answer.startswith(b"HTTP/1.1 404 "), answer[:200]
-    text = await _log_text(own, f"FORGED-{marker}")
+    text = await log_text(own.log_path, f"FORGED-{marker}")
     lines = [line for line in text.splitlines() if f"FORGED-{marker}" in line]
     assert lines, text[-2000:]
     for line in lines:

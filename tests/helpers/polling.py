@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -32,3 +33,14 @@ def until(probe: Callable[[], T | None], *, within: float = 20, what: str = "") 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or probe}")
         time.sleep(0.1)
+
+
+async def log_text(path: Path, *waiting_for: str, within: float = 10) -> str:
+    """A process's log once it holds every `waiting_for` line, or as it is after `within`
+    seconds (a gateway writes its access log after the response is sent)."""
+    deadline = time.monotonic() + within
+    while True:
+        text = await asyncio.to_thread(path.read_text, errors="replace")
+        if all(expected in text for expected in waiting_for) or time.monotonic() > deadline:
+            return text
+        await asyncio.sleep(0.1)
