@@ -591,26 +591,30 @@ sys.exit(3)
 """
 
 
-def run_setup(tmp_path: Path, **fake: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
-    """Run the temporal-setup script with /bin/sh against a fake `temporal` CLI."""
+def run_with_fake_tool(tmp_path: Path, tool: str, source: str, script: str, log_variable: str,
+                       env: dict[str, str], fake: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run a compose one-shot's `script` with /bin/sh, its `tool` replaced by a fake (`source`)
+    that logs each call's arguments (a JSON line each, to the file in `log_variable`)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True)
-    cli = bin_dir / "temporal"
-    cli.write_text(FAKE_TEMPORAL.format(python=sys.executable))
-    cli.chmod(cli.stat().st_mode | stat.S_IXUSR)
+    fake_tool = bin_dir / tool
+    fake_tool.write_text(source.format(python=sys.executable))
+    fake_tool.chmod(fake_tool.stat().st_mode | stat.S_IXUSR)
     log = tmp_path / "calls.jsonl"
     log.touch()
-    container_path, host_file = search_attributes_mount()
-    script = setup_script().replace("$$", "$").replace(container_path, str(host_file))
-    env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "FAKE_TEMPORAL_LOG": str(log), "TMPDIR": str(tmp_path), "TEMPORAL_ADDRESS": "fake:1",
-        **{f"FAKE_{key.upper()}": value for key, value in fake.items()},
-    }
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}", log_variable: str(log),
+           **env, **{f"FAKE_{key.upper()}": value for key, value in fake.items()}}
     result = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True,
                             timeout=60, check=False)
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    return result, calls
+    return result, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def run_setup(tmp_path: Path, **fake: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run the temporal-setup script against a fake `temporal` CLI."""
+    container_path, host_file = search_attributes_mount()
+    script = setup_script().replace("$$", "$").replace(container_path, str(host_file))
+    return run_with_fake_tool(tmp_path, "temporal", FAKE_TEMPORAL, script, "FAKE_TEMPORAL_LOG",
+                              {"TMPDIR": str(tmp_path), "TEMPORAL_ADDRESS": "fake:1"}, fake)
 
 
 def created(calls: list[list[str]]) -> dict[str, str]:
@@ -679,19 +683,10 @@ sys.exit(0)
 
 
 def run_schema_setup(tmp_path: Path, **fake: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
-    """Run the temporal-schema script with /bin/sh against a fake `temporal-sql-tool`."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(parents=True)
-    tool = bin_dir / "temporal-sql-tool"
-    tool.write_text(FAKE_SQL_TOOL.format(python=sys.executable))
-    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    log = tmp_path / "sql.jsonl"
-    log.touch()
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}", "FAKE_SQL_LOG": str(log),
-           "SQL_PASSWORD": "pw", **{f"FAKE_{key.upper()}": value for key, value in fake.items()}}
-    result = subprocess.run(["/bin/sh", "-c", setup_script("temporal-schema").replace("$$", "$")], env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
-    return result, [json.loads(line) for line in log.read_text().splitlines()]
+    """Run the temporal-schema script against a fake `temporal-sql-tool`."""
+    return run_with_fake_tool(tmp_path, "temporal-sql-tool", FAKE_SQL_TOOL,
+                              setup_script("temporal-schema").replace("$$", "$"), "FAKE_SQL_LOG",
+                              {"SQL_PASSWORD": "pw"}, fake)
 
 
 def _steps(calls: list[list[str]]) -> list[tuple[str, str, str]]:
