@@ -47,10 +47,12 @@ def _settings_classes() -> Iterator[type[BaseSettings]]:
         yield cls
 
 
-def known_names() -> frozenset[str]:
-    """Every `SIGNALWAY_*` name some Signalway process reads."""
-    for module in SETTINGS_MODULES:
-        importlib.import_module(module)
+def known_names(*, imported_only: bool = False) -> frozenset[str]:
+    """Every `SIGNALWAY_*` name some Signalway process reads (with `imported_only`, those of the
+    settings classes this process has imported so far: a subset, with no import to pay for)."""
+    if not imported_only:
+        for module in SETTINGS_MODULES:
+            importlib.import_module(module)
     names = set(DIRECT)
     for cls in _settings_classes():
         prefix = str(cls.model_config.get("env_prefix") or "")
@@ -65,11 +67,16 @@ def known_names() -> frozenset[str]:
 def unknown(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
     """Each `SIGNALWAY_*` variable set that no process reads, with the known name it most resembles."""
     environ = os.environ if environ is None else environ
-    known = known_names()
+    ours = [name for name in sorted(environ) if name.upper().startswith(PREFIX)]
+    # The process's own settings classes usually know every name set: only when one is not are
+    # the other processes' settings imported (the worker would otherwise load the gateway's).
+    known = known_names(imported_only=True)
+    if any(name.upper() not in known for name in ours):
+        known = known_names()
     found = []
-    for name in sorted(environ):
+    for name in ours:
         upper = name.upper()
-        if not upper.startswith(PREFIX) or upper in known:
+        if upper in known:
             continue
         # Compared without the prefix every name shares, which would make any two look alike.
         close = difflib.get_close_matches(upper.removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in known],
